@@ -1,0 +1,147 @@
+"""The uplink: capture, encode, packetize, protect, send; RTCP both ways.
+
+One task reads the microphone and sends a packet per frame; a second task
+reads what the gateway sends back (RTCP receiver reports now, downlink audio
+later). Buffers for PCM and the outgoing packet are allocated once.
+"""
+import asyncio
+import random
+
+from device import codec, rtcp, rtp
+from device.hal import clock
+from device.srtp import SrtpContext, SrtpError
+
+# Largest Opus packet (RFC 6716 section 3.4) or a 60 ms stereo L16 frame at 48 kHz.
+_MAX_PAYLOAD_BYTES = 48000 * 60 // 1000 * 2 * 2
+
+
+class UplinkStats:
+    """What the uplink sent and what the gateway reported back about it."""
+
+    def __init__(self):
+        self.frames_captured = 0
+        self.packets_sent = 0
+        self.payload_octets_sent = 0
+        self.rtcp_sent = 0
+        self.rtcp_received = 0
+        self.rtcp_rejected = 0
+        self.other_received = 0
+        self.fraction_lost = 0.0
+        self.packets_lost = 0
+        self.jitter_ms = 0.0
+        self.round_trip_ms = None
+
+    def as_dict(self):
+        """Plain dict, for telemetry and for printing as JSON."""
+        return {
+            "frames_captured": self.frames_captured,
+            "packets_sent": self.packets_sent,
+            "payload_octets_sent": self.payload_octets_sent,
+            "rtcp_sent": self.rtcp_sent,
+            "rtcp_received": self.rtcp_received,
+            "rtcp_rejected": self.rtcp_rejected,
+            "other_received": self.other_received,
+            "fraction_lost": self.fraction_lost,
+            "packets_lost": self.packets_lost,
+            "jitter_ms": self.jitter_ms,
+            "round_trip_ms": self.round_trip_ms,
+        }
+
+
+class Uplink:
+    """Streams a microphone to the gateway of a MediaSession over SRTP."""
+
+    def __init__(self, session, mic, endpoint, report_interval_ms=1000):
+        if mic.sample_rate_hz != session.sample_rate_hz or mic.channels != session.channels:
+            raise ValueError(
+                "uplink: microphone gives %d Hz x%d, session wants %d Hz x%d"
+                % (mic.sample_rate_hz, mic.channels, session.sample_rate_hz, session.channels))
+        self.session = session
+        self.stats = UplinkStats()
+        self._mic = mic
+        self._endpoint = endpoint
+        self._encoder = codec.make_encoder(
+            session.codec, session.sample_rate_hz, session.channels, session.frame_ms)
+        self._srtp = SrtpContext(session.srtp_master_key, session.srtp_master_salt)
+        self._pcm = bytearray(session.samples_per_frame * 2 * session.channels)
+        self._packet = bytearray(rtp.FIXED_HEADER_SIZE + _MAX_PAYLOAD_BYTES)
+        self._packet_view = memoryview(self._packet)
+        self._timestamp_step = (codec.rtp_clock_hz(session.codec, session.sample_rate_hz)
+                                * session.frame_ms // 1000)
+        self.sequence_number = random.getrandbits(16)
+        self.timestamp = random.getrandbits(32)
+        self._report_interval_ms = report_interval_ms
+
+    async def run(self):
+        """Stream until the microphone ends; return the stats."""
+        receiver = asyncio.create_task(self._receive_loop())
+        next_report = clock.ticks_add(clock.ticks_ms(), self._report_interval_ms)
+        marker = True
+        try:
+            while await self._mic.readinto(self._pcm):
+                self.stats.frames_captured += 1
+                self._send_frame(marker)
+                marker = False
+                if clock.ticks_diff(clock.ticks_ms(), next_report) >= 0:
+                    self._send_report()
+                    next_report = clock.ticks_add(next_report, self._report_interval_ms)
+            self._send_report()
+        finally:
+            receiver.cancel()
+            try:
+                await receiver
+            except asyncio.CancelledError:
+                pass
+        return self.stats
+
+    def _send_frame(self, marker):
+        payload = self._encoder.encode(self._pcm)
+        header = rtp.write_header(self._packet, self.session.payload_type, marker,
+                                  self.sequence_number, self.timestamp, self.session.uplink_ssrc)
+        end = header + len(payload)
+        self._packet_view[header:end] = payload
+        self._endpoint.send(self._srtp.protect(self._packet_view[:end]))
+        self.stats.packets_sent += 1
+        self.stats.payload_octets_sent += len(payload)
+        self.sequence_number = (self.sequence_number + 1) & 0xFFFF
+        self.timestamp = (self.timestamp + self._timestamp_step) & 0xFFFFFFFF
+
+    def _send_report(self):
+        # The timestamp of the last packet sent: the frame that just ended.
+        report = rtcp.SenderReport(
+            ssrc=self.session.uplink_ssrc,
+            ntp_timestamp=rtcp.ntp_from_unix(clock.wall_time_s()),
+            rtp_timestamp=(self.timestamp - self._timestamp_step) & 0xFFFFFFFF,
+            packet_count=self.stats.packets_sent,
+            octet_count=self.stats.payload_octets_sent,
+        )
+        self._endpoint.send(self._srtp.protect_rtcp(report.to_bytes()))
+        self.stats.rtcp_sent += 1
+
+    async def _receive_loop(self):
+        while True:
+            data = await self._endpoint.recv()
+            if not rtp.is_rtcp(data):
+                self.stats.other_received += 1
+                continue
+            try:
+                packets = rtcp.parse_compound(self._srtp.unprotect_rtcp(data))
+            except (SrtpError, ValueError):
+                self.stats.rtcp_rejected += 1
+                continue
+            self.stats.rtcp_received += 1
+            for packet in packets:
+                for block in getattr(packet, "reports", ()):
+                    if block.ssrc == self.session.uplink_ssrc:
+                        self._apply_report(block)
+
+    def _apply_report(self, block):
+        stats = self.stats
+        stats.fraction_lost = block.fraction_lost / 256
+        stats.packets_lost = block.packets_lost
+        stats.jitter_ms = block.jitter * 1000 / codec.rtp_clock_hz(
+            self.session.codec, self.session.sample_rate_hz)
+        arrival = rtcp.compact_ntp(rtcp.ntp_from_unix(clock.wall_time_s()))
+        rtt_s = rtcp.round_trip_s(arrival, block.lsr, block.dlsr)
+        if rtt_s is not None:
+            stats.round_trip_ms = rtt_s * 1000
