@@ -1,0 +1,219 @@
+"""One device's media session inside the gateway: SRTP in, PCM out, RTCP back.
+
+The gateway routes each datagram here by SSRC; this object authenticates it
+with libsrtp, feeds the jitter buffer and reception statistics, and writes
+16 kHz mono PCM to the session's sink. Nothing a client sends raises out of
+receive_rtp()/receive_rtcp(): each refusal is one counter increment.
+"""
+import struct
+import time
+
+from device import codec as codecs
+from device import rtcp
+from device.reception import ReceptionStats
+from device.rtp import header_size
+from host.gateway import srtp_streams
+from host.gateway.counters import Counters
+from host.gateway.jitter_buffer import JitterBuffer, JitterPolicy
+from host.gateway.latency import LatencyReservoir
+from host.gateway.rtcp_reports import DEFAULT_CNAME, ReportState
+from host.gateway.srtp_streams import Error
+
+OUTPUT_SAMPLE_RATE_HZ = 16000
+OUTPUT_CHANNELS = 1
+_SEQ_TS = struct.Struct("!HI")
+
+
+def check_supported(session):
+    """Raise ValueError if the gateway cannot turn this session into 16 kHz mono."""
+    if session.codec == codecs.L16 and (session.sample_rate_hz != OUTPUT_SAMPLE_RATE_HZ
+                                        or session.channels != OUTPUT_CHANNELS):
+        raise ValueError(
+            "gateway: L16 sessions must be 16000 Hz mono, got %d Hz x%d "
+            "(the gateway does not resample L16; use opus, which it decodes at 16 kHz)"
+            % (session.sample_rate_hz, session.channels))
+    if session.codec not in (codecs.OPUS, codecs.L16):
+        raise ValueError("gateway: unsupported codec %r" % (session.codec,))
+
+
+def _wall_ntp():
+    return rtcp.ntp_from_unix(time.time())
+
+
+class GatewaySession:
+    """Receive side of one MediaSession: counters, jitter buffer, sink, RTCP."""
+
+    def __init__(self, session, sink, call_later, send, policy=None, clock=time.monotonic,
+                 wall_ntp=_wall_ntp, latency_samples=512, cname=DEFAULT_CNAME):
+        check_supported(session)
+        self.session = session
+        self.uplink_ssrc = session.uplink_ssrc
+        self.downlink_ssrc = session.downlink_ssrc
+        self.payload_type = session.payload_type
+        self.counters = Counters()
+        self.latency = LatencyReservoir(latency_samples)
+        self.address = None
+        self._sink = sink
+        self._call_later = call_later
+        self._send = send
+        self._clock = clock
+        self._wall_ntp = wall_ntp
+        self._timer = None
+        self._closed = False
+        self._inbound = srtp_streams.inbound_context(session)
+        self._outbound = srtp_streams.outbound_context(session)
+        clock_rate = codecs.rtp_clock_hz(session.codec, session.sample_rate_hz)
+        self.reception = ReceptionStats(clock_rate)
+        self.reports = ReportState(self.uplink_ssrc, self.downlink_ssrc, self.reception, cname)
+        self.frame_ms = session.frame_ms
+        decoder = codecs.make_decoder(session.codec, OUTPUT_SAMPLE_RATE_HZ, OUTPUT_CHANNELS)
+        self.jitter = JitterBuffer(
+            decoder, self._emit, self.counters,
+            frame_samples=OUTPUT_SAMPLE_RATE_HZ * session.frame_ms // 1000,
+            frame_ticks=clock_rate * session.frame_ms // 1000,
+            frame_ms=session.frame_ms, policy=policy or JitterPolicy(),
+            fec=session.codec == codecs.OPUS, decode_errors=(ValueError,))
+
+    # -- per-packet path -------------------------------------------------
+
+    def receive_rtp(self, data, addr, now_s):
+        """One SRTP datagram whose clear header carries our uplink SSRC."""
+        counters = self.counters
+        if len(data) < srtp_streams.MIN_SRTP_SIZE:
+            counters.malformed += 1
+            return
+        try:
+            clear = self._inbound.unprotect(data)
+        except Error as error:
+            self._count_refusal(error)
+            return
+        try:
+            start = header_size(clear)
+        except ValueError:
+            counters.malformed += 1
+            return
+        second = clear[1]
+        end = len(clear)
+        if clear[0] & 0x20:
+            end -= clear[end - 1]
+            if end <= start:
+                counters.malformed += 1
+                return
+        if second & 0x7F != self.payload_type:
+            counters.malformed += 1
+            return
+        seq, timestamp = _SEQ_TS.unpack_from(clear, 2)
+        if addr != self.address:
+            self._follow(addr, seq)
+        counters.received += 1
+        self.reception.update(seq, timestamp, now_s)
+        jitter = self.jitter
+        jitter.push(seq, timestamp, second & 0x80, clear[start:end], now_s)
+        if jitter.held and self._timer is None:
+            self._arm_deadline()
+
+    def receive_rtcp(self, data, addr, now_s):
+        """One SRTCP datagram whose sender SSRC is our uplink SSRC."""
+        if len(data) < srtp_streams.MIN_SRTCP_SIZE:
+            self.counters.malformed += 1
+            return
+        try:
+            clear = self._inbound.unprotect_rtcp(data)
+        except Error as error:
+            self._count_refusal(error)
+            return
+        try:
+            packets = rtcp.parse_compound(clear)
+        except ValueError:
+            self.counters.malformed += 1
+            return
+        self.counters.rtcp_received += 1
+        if addr != self.address:
+            self._follow(addr, None)
+        if self.reports.on_compound(packets, now_s, self._wall_ntp()):
+            # Answer an SR at once, so the device gets its RTT without waiting.
+            self.send_report(now_s)
+
+    def _emit(self, pcm, arrival_s):
+        if arrival_s is not None:
+            self.latency.add(self._clock() - arrival_s)
+        try:
+            self._sink.write(pcm)
+        except OSError:
+            self.counters.sink_errors += 1
+            return
+        self.counters.frames_written += 1
+
+    # -- slow paths ------------------------------------------------------
+
+    def _count_refusal(self, error):
+        name = srtp_streams.counter_for(error)
+        setattr(self.counters, name, getattr(self.counters, name) + 1)
+
+    def _follow(self, addr, seq):
+        """Latch the first authenticated address; move on NAT rebinding."""
+        if self.address is None:
+            self.address = addr
+            return
+        highest = self.jitter.highest_seq
+        if seq is not None and highest is not None and ((seq - highest) & 0xFFFF) >= 0x8000:
+            # An older packet from the old path arriving late: not a rebinding.
+            return
+        self.address = addr
+        self.counters.address_changes += 1
+
+    def _arm_deadline(self):
+        delay = self.jitter.deadline_s - self._clock()
+        self._timer = self._call_later(max(delay, 0.0), self._on_deadline)
+
+    def _on_deadline(self):
+        self._timer = None
+        if self._closed:
+            return
+        self.jitter.tick(self._clock())
+        if self.jitter.held:
+            self._arm_deadline()
+
+    def send_report(self, now_s):
+        """Send an SRTCP receiver report to the latched address; False if none yet."""
+        if self.address is None or self._closed:
+            return False
+        try:
+            packet = self._outbound.protect_rtcp(self.reports.receiver_report(now_s))
+        except Error:
+            # Only an exhausted SRTCP index (2^31 reports) gets here: stay silent.
+            return False
+        self._send(packet, self.address)
+        self.counters.rtcp_sent += 1
+        return True
+
+    def close(self):
+        """End of session: release held packets, close the sink. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        try:
+            self.jitter.flush(self._clock())
+        finally:
+            self._sink.close()
+
+    def stats(self):
+        """Snapshot for monitoring (plain dict; a Prometheus exporter reads this)."""
+        address = None if self.address is None else "%s:%d" % self.address[:2]
+        return {
+            "uplink_ssrc": self.uplink_ssrc,
+            "downlink_ssrc": self.downlink_ssrc,
+            "codec": self.session.codec,
+            "address": address,
+            "counters": self.counters.as_dict(),
+            "recorded_s": self.jitter.frames_out * self.frame_ms / 1000.0,
+            "held_packets": self.jitter.held,
+            "jitter_ms": self.reception.jitter_ms,
+            "packets_lost_rfc3550": self.reception.packets_lost,
+            "sender_reports": self.reports.sender_reports,
+            "rtt_ms": None if self.reports.rtt_s is None else self.reports.rtt_s * 1000.0,
+            "latency": self.latency.summary_ms(),
+        }
