@@ -38,6 +38,16 @@ _OPUS_ERROR = getattr(_opus, "OpusError", ValueError)
 _HAS_BYTESWAP = hasattr(array.array("h"), "byteswap")
 
 
+def use_opus_module(module):
+    """Use another implementation of the Opus subset (a faster host binding).
+
+    The host injects it; device code never imports host code.
+    """
+    global _opus, _OPUS_ERROR
+    _opus = module
+    _OPUS_ERROR = getattr(module, "OpusError", ValueError)
+
+
 def available_codecs():
     """Codecs this runtime can encode and decode, preferred first."""
     return (OPUS, L16) if _opus is not None else (L16,)

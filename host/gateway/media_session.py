@@ -12,12 +12,17 @@ from device import codec as codecs
 from device import rtcp
 from device.reception import ReceptionStats
 from device.rtp import header_size
+from host import opus_fast
 from host.gateway import srtp_streams
 from host.gateway.counters import Counters
 from host.gateway.jitter_buffer import JitterBuffer, JitterPolicy
 from host.gateway.latency import LatencyReservoir
 from host.gateway.rtcp_reports import DEFAULT_CNAME, ReportState
 from host.gateway.srtp_streams import Error
+
+# The gateway decodes hundreds of streams per core: use the host's faster
+# libopus binding (same results, a third of the cost) for every decoder.
+codecs.use_opus_module(opus_fast)
 
 OUTPUT_SAMPLE_RATE_HZ = 16000
 OUTPUT_CHANNELS = 1
