@@ -52,41 +52,61 @@ class Uplink:
     """Streams a microphone to the gateway of a MediaSession over SRTP."""
 
     def __init__(self, session, mic, endpoint, report_interval_ms=1000):
+        self.stats = UplinkStats()
+        self._mic = mic
+        self._endpoint = endpoint
+        self._report_interval_ms = report_interval_ms
+        self._packet = bytearray(rtp.FIXED_HEADER_SIZE + _MAX_PAYLOAD_BYTES)
+        self._packet_view = memoryview(self._packet)
+        self._running = False
+        self._apply_session(session)
+
+    def _apply_session(self, session):
+        mic = self._mic
         if mic.sample_rate_hz != session.sample_rate_hz or mic.channels != session.channels:
             raise ValueError(
                 "uplink: microphone gives %d Hz x%d, session wants %d Hz x%d"
                 % (mic.sample_rate_hz, mic.channels, session.sample_rate_hz, session.channels))
-        self.session = session
-        self.stats = UplinkStats()
-        self._mic = mic
-        self._endpoint = endpoint
-        self._encoder = codec.make_encoder(
+        encoder = codec.make_encoder(
             session.codec, session.sample_rate_hz, session.channels, session.frame_ms)
         self._srtp = SrtpContext(session.srtp_master_key, session.srtp_master_salt)
+        self._encoder = encoder
+        self.session = session
         self._pcm = bytearray(session.samples_per_frame * 2 * session.channels)
-        self._packet = bytearray(rtp.FIXED_HEADER_SIZE + _MAX_PAYLOAD_BYTES)
-        self._packet_view = memoryview(self._packet)
         self._timestamp_step = (codec.rtp_clock_hz(session.codec, session.sample_rate_hz)
                                 * session.frame_ms // 1000)
+        # A new SSRC starts a new RTP stream: fresh random origins (RFC 3550
+        # 5.1), a marker on its first packet, and its own sender counts.
         self.sequence_number = random.getrandbits(16)
         self.timestamp = random.getrandbits(32)
-        self._report_interval_ms = report_interval_ms
+        self._marker = True
+        self._session_packets = 0
+        self._session_octets = 0
+
+    def replace_session(self, session):
+        """Switch to a new grant (SSRC, keys, maybe gateway) without stopping the stream."""
+        self._apply_session(session)
+        self._endpoint.retarget(session.gateway_host, session.gateway_port)
+
+    def stop(self):
+        """Make run() return after the frame in progress."""
+        self._running = False
 
     async def run(self):
-        """Stream until the microphone ends; return the stats."""
+        """Stream until the microphone ends or stop() is called; return the stats."""
+        self._running = True
         receiver = asyncio.create_task(self._receive_loop())
         next_report = clock.ticks_add(clock.ticks_ms(), self._report_interval_ms)
-        marker = True
         try:
-            while await self._mic.readinto(self._pcm):
+            while self._running and await self._mic.readinto(self._pcm):
                 self.stats.frames_captured += 1
-                self._send_frame(marker)
-                marker = False
+                self._send_frame()
                 if clock.ticks_diff(clock.ticks_ms(), next_report) >= 0:
                     self._send_report()
                     next_report = clock.ticks_add(next_report, self._report_interval_ms)
             self._send_report()
         finally:
+            self._running = False
             receiver.cancel()
             try:
                 await receiver
@@ -94,15 +114,18 @@ class Uplink:
                 pass
         return self.stats
 
-    def _send_frame(self, marker):
+    def _send_frame(self):
         payload = self._encoder.encode(self._pcm)
-        header = rtp.write_header(self._packet, self.session.payload_type, marker,
+        header = rtp.write_header(self._packet, self.session.payload_type, self._marker,
                                   self.sequence_number, self.timestamp, self.session.uplink_ssrc)
         end = header + len(payload)
         self._packet_view[header:end] = payload
         self._endpoint.send(self._srtp.protect(self._packet_view[:end]))
+        self._marker = False
         self.stats.packets_sent += 1
         self.stats.payload_octets_sent += len(payload)
+        self._session_packets += 1
+        self._session_octets += len(payload)
         self.sequence_number = (self.sequence_number + 1) & 0xFFFF
         self.timestamp = (self.timestamp + self._timestamp_step) & 0xFFFFFFFF
 
@@ -112,8 +135,8 @@ class Uplink:
             ssrc=self.session.uplink_ssrc,
             ntp_timestamp=rtcp.ntp_from_unix(clock.wall_time_s()),
             rtp_timestamp=(self.timestamp - self._timestamp_step) & 0xFFFFFFFF,
-            packet_count=self.stats.packets_sent,
-            octet_count=self.stats.payload_octets_sent,
+            packet_count=self._session_packets,
+            octet_count=self._session_octets,
         )
         self._endpoint.send(self._srtp.protect_rtcp(report.to_bytes()))
         self.stats.rtcp_sent += 1

@@ -18,13 +18,17 @@ class UdpEndpoint:
     """A UDP socket bound to an ephemeral port, talking to one remote address."""
 
     def __init__(self, remote_host, remote_port):
-        self.remote = socket.getaddrinfo(remote_host, remote_port, 0, socket.SOCK_DGRAM)[0][-1]
+        self.retarget(remote_host, remote_port)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         # Bound now, not at the first send, so a receive loop started before
         # any audio goes out already has a port to wait on.
         self._sock.bind(socket.getaddrinfo("0.0.0.0", 0)[0][-1])
         self._sock.setblocking(False)
         self.send_errors = 0
+
+    def retarget(self, remote_host, remote_port):
+        """Send to another address from now on (a new session's gateway)."""
+        self.remote = socket.getaddrinfo(remote_host, remote_port, 0, socket.SOCK_DGRAM)[0][-1]
 
     def send(self, data):
         """Send one datagram; a full socket buffer drops it and counts it."""

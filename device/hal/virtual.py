@@ -10,21 +10,66 @@ from device.wav import WavReader, WavWriter
 
 
 class VirtualMic:
-    """Microphone that plays a WAV file into the runtime."""
+    """Microphone that plays WAV files into the runtime.
 
-    def __init__(self, wav_path, frame_ms=20, realtime=True):
-        self._wav = WavReader(wav_path)
-        self.sample_rate_hz = self._wav.sample_rate_hz
-        self.channels = self._wav.channels
+    With keep_open, the microphone does not end with its file: it hears
+    silence until another file is queued with say(), as a real microphone in
+    a quiet room would.
+    """
+
+    def __init__(self, wav_path=None, frame_ms=20, realtime=True, keep_open=False,
+                 sample_rate_hz=16000, channels=1):
+        self.sample_rate_hz = sample_rate_hz
+        self.channels = channels
         self.frame_ms = frame_ms
         self.realtime = realtime
+        self.keep_open = keep_open
         self.frames_read = 0
+        self._queue = []
+        self._wav = None
         self._start_ticks = None
+        if wav_path is not None:
+            self.say(wav_path)
+            self._next_file()
+
+    def say(self, wav_path):
+        """Queue a WAV file to be heard after what is playing now."""
+        self._queue.append(wav_path)
+
+    def _next_file(self):
+        if self._wav is not None:
+            self._wav.close()
+            self._wav = None
+        if not self._queue:
+            return False
+        wav = WavReader(self._queue.pop(0))
+        if self._start_ticks is None:
+            self.sample_rate_hz = wav.sample_rate_hz
+            self.channels = wav.channels
+        elif (wav.sample_rate_hz, wav.channels) != (self.sample_rate_hz, self.channels):
+            wav.close()
+            raise ValueError("virtual mic: file is %d Hz x%d, microphone runs at %d Hz x%d"
+                             % (wav.sample_rate_hz, wav.channels, self.sample_rate_hz, self.channels))
+        self._wav = wav
+        return True
 
     @property
     def duration_ms(self):
-        """Length of the recording behind the microphone."""
-        return self._wav.duration_ms
+        """Length of the recording playing now (0 when silent)."""
+        return self._wav.duration_ms if self._wav is not None else 0
+
+    def _fill(self, buf):
+        got = 0
+        view = memoryview(buf)
+        while got < len(buf):
+            if self._wav is None and not self._next_file():
+                break
+            n = self._wav.readinto(view[got:])
+            if n == 0:
+                self._wav.close()
+                self._wav = None
+            got += n
+        return got
 
     async def readinto(self, buf):
         """Fill buf with the next frame; return its byte count, 0 at the end.
@@ -33,12 +78,11 @@ class VirtualMic:
         """
         if self._start_ticks is None:
             self._start_ticks = clock.ticks_ms()
-        got = self._wav.readinto(buf)
-        if got == 0:
+        got = self._fill(buf)
+        if got == 0 and not self.keep_open:
             return 0
-        if got < len(buf):
-            for i in range(got, len(buf)):
-                buf[i] = 0
+        for i in range(got, len(buf)):
+            buf[i] = 0
         self.frames_read += 1
         if self.realtime:
             due = clock.ticks_add(self._start_ticks, self.frames_read * self.frame_ms)
@@ -46,7 +90,9 @@ class VirtualMic:
         return len(buf)
 
     def close(self):
-        self._wav.close()
+        if self._wav is not None:
+            self._wav.close()
+            self._wav = None
 
 
 class VirtualSpeaker:
