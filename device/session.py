@@ -8,6 +8,8 @@ name and the reason (ValueError), so neither side starts on a half-good config.
 import binascii
 import json
 
+from device.validate import Fields
+
 SRTP_MASTER_KEY_SIZE = 16
 SRTP_MASTER_SALT_SIZE = 14
 CODECS = ("opus", "l16")
@@ -16,39 +18,14 @@ SAMPLE_RATES_HZ = (8000, 16000, 24000, 48000)
 SESSION_FORMAT_VERSION = 1
 
 
-def _require(data, name, kind):
-    if name not in data:
-        raise ValueError("session: field '%s' is missing" % name)
-    value = data[name]
-    if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
-        raise ValueError("session: field '%s' must be an integer, got %r" % (name, value))
-    if kind is str and not isinstance(value, str):
-        raise ValueError("session: field '%s' must be a string, got %r" % (name, value))
-    return value
-
-
-def _int_in(data, name, low, high):
-    value = _require(data, name, int)
-    if not low <= value <= high:
-        raise ValueError("session: field '%s' must be in %d..%d, got %d" % (name, low, high, value))
-    return value
-
-
-def _one_of(data, name, choices, kind):
-    value = _require(data, name, kind)
-    if value not in choices:
-        raise ValueError("session: field '%s' must be one of %s, got %r" % (name, choices, value))
-    return value
-
-
-def _b64_field(data, name, size):
-    text = _require(data, name, str)
+def _b64_field(fields, name, size):
+    text = fields.require(name, str)
     try:
         raw = binascii.a2b_base64(text)
-    except (ValueError, binascii.Error):
-        raise ValueError("session: field '%s' is not valid base64" % name)
+    except ValueError:  # binascii.Error is a ValueError; MicroPython has no binascii.Error
+        raise fields.error(name, "is not valid base64")
     if len(raw) != size:
-        raise ValueError("session: field '%s' must decode to %d bytes, got %d" % (name, size, len(raw)))
+        raise fields.error(name, "must decode to %d bytes, got %d" % (size, len(raw)))
     return raw
 
 
@@ -87,31 +64,27 @@ class MediaSession:
     @classmethod
     def from_dict(cls, data):
         """Validate a decoded JSON object; raise ValueError naming the bad field."""
-        if not isinstance(data, dict):
-            raise ValueError("session: expected a JSON object")
-        version = _require(data, "v", int)
-        if version != SESSION_FORMAT_VERSION:
-            raise ValueError("session: field 'v' is %d, this runtime reads version %d"
-                             % (version, SESSION_FORMAT_VERSION))
-        uplink = _int_in(data, "uplink_ssrc", 0, 0xFFFFFFFF)
-        downlink = _int_in(data, "downlink_ssrc", 0, 0xFFFFFFFF)
+        fields = Fields("session", data)
+        fields.version(SESSION_FORMAT_VERSION)
+        uplink = fields.int_in("uplink_ssrc", 0, 0xFFFFFFFF)
+        downlink = fields.int_in("downlink_ssrc", 0, 0xFFFFFFFF)
         if uplink == downlink:
-            raise ValueError("session: field 'downlink_ssrc' must differ from 'uplink_ssrc'")
-        host = _require(data, "gateway_host", str)
+            raise fields.error("downlink_ssrc", "must differ from 'uplink_ssrc'")
+        host = fields.require("gateway_host", str)
         if not host:
-            raise ValueError("session: field 'gateway_host' is empty")
+            raise fields.error("gateway_host", "is empty")
         return cls(
             gateway_host=host,
-            gateway_port=_int_in(data, "gateway_port", 1, 65535),
+            gateway_port=fields.int_in("gateway_port", 1, 65535),
             uplink_ssrc=uplink,
             downlink_ssrc=downlink,
-            codec=_one_of(data, "codec", CODECS, str),
-            payload_type=_int_in(data, "payload_type", 96, 127),
-            sample_rate_hz=_one_of(data, "sample_rate_hz", SAMPLE_RATES_HZ, int),
-            frame_ms=_one_of(data, "frame_ms", FRAME_MS_CHOICES, int),
-            srtp_master_key=_b64_field(data, "srtp_master_key", SRTP_MASTER_KEY_SIZE),
-            srtp_master_salt=_b64_field(data, "srtp_master_salt", SRTP_MASTER_SALT_SIZE),
-            channels=_int_in(data, "channels", 1, 2) if "channels" in data else 1,
+            codec=fields.one_of("codec", CODECS, str),
+            payload_type=fields.int_in("payload_type", 96, 127),
+            sample_rate_hz=fields.one_of("sample_rate_hz", SAMPLE_RATES_HZ, int),
+            frame_ms=fields.one_of("frame_ms", FRAME_MS_CHOICES, int),
+            srtp_master_key=_b64_field(fields, "srtp_master_key", SRTP_MASTER_KEY_SIZE),
+            srtp_master_salt=_b64_field(fields, "srtp_master_salt", SRTP_MASTER_SALT_SIZE),
+            channels=fields.int_in("channels", 1, 2) if fields.has("channels") else 1,
         )
 
     def to_dict(self):
