@@ -59,6 +59,9 @@ class Uplink:
         self._packet = bytearray(rtp.FIXED_HEADER_SIZE + _MAX_PAYLOAD_BYTES)
         self._packet_view = memoryview(self._packet)
         self._running = False
+        # Paused: the microphone is still read (its clock keeps running) but
+        # nothing is sent, as for a "stop" command or push-to-talk released.
+        self.paused = False
         self._apply_session(session)
 
     def _apply_session(self, session):
@@ -100,7 +103,8 @@ class Uplink:
         try:
             while self._running and await self._mic.readinto(self._pcm):
                 self.stats.frames_captured += 1
-                self._send_frame()
+                if not self.paused:
+                    self._send_frame()
                 if clock.ticks_diff(clock.ticks_ms(), next_report) >= 0:
                     self._send_report()
                     next_report = clock.ticks_add(next_report, self._report_interval_ms)

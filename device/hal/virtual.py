@@ -6,6 +6,7 @@ once its duration has elapsed, as from an I2S DMA buffer), so the network sees
 the same timing as from hardware.
 """
 from device.hal import clock
+from device.hal.net import UdpEndpoint
 from device.wav import WavReader, WavWriter
 
 
@@ -115,10 +116,15 @@ class VirtualBoard:
     """A board assembled from the virtual parts; real boards pass real HAL parts."""
 
     name = "virtual"
+    capabilities = ("microphone", "speaker")
 
     def __init__(self, mic, speaker=None):
         self.mic = mic
         self.speaker = speaker
+
+    def open_endpoint(self, host, port):
+        """The UDP endpoint media goes out on (a real socket on every board)."""
+        return UdpEndpoint(host, port)
 
     def close(self):
         self.mic.close()
