@@ -205,7 +205,7 @@ class DeviceApp:
                 self.uplink.paused = name == "stop"
         elif name == "reboot":
             self._stopping = True
-        ack = CommandAck(command.command_id, ok, error, result)
+        ack = CommandAck(command.id, ok, error, result)
         await self.client.publish(self._topic("command/ack"), ack.encode(), qos=1)
 
     async def _send_telemetry(self):

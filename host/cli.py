@@ -54,6 +54,13 @@ def cmd_device_stream(args):
     return 0
 
 
+def cmd_device_run(args):
+    import os
+    from host.runtimes import device_command, device_env
+    argv = device_command(args.runtime, "device.main", [args.identity] + ([args.mic] if args.mic else []))
+    os.execve(argv[0], argv, device_env(args.runtime))
+
+
 async def _run_gateway(args, sessions):
     from host.gateway.server import GatewaySettings, serve
     from host.gateway.wav_sink import wav_sink_factory
@@ -112,13 +119,77 @@ def build_parser():
     stream.add_argument("--timeout-s", type=float, default=600)
     stream.set_defaults(func=cmd_device_stream)
 
+    run = device_verbs.add_parser("run", help="run the device runtime from a bootstrap file")
+    run.add_argument("--identity", required=True, help="bootstrap file from `pipit fleet enroll`")
+    run.add_argument("--mic", help="virtual board: WAV file its microphone hears (then silence)")
+    run.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
+    run.set_defaults(func=cmd_device_run)
+
     gateway = verbs.add_parser("gateway", help="run the media gateway, recording sessions to WAV")
     gateway.add_argument("--session", action="append", required=True, help="session file (repeatable)")
     gateway.add_argument("--listen", type=host_port, default=("127.0.0.1", 5004), metavar="HOST:PORT")
     gateway.add_argument("--record", default="recordings", help="folder for <ssrc>.wav files")
     gateway.add_argument("--duration-s", type=float, help="stop after this many seconds")
     gateway.set_defaults(func=cmd_gateway)
+    _add_broker_and_fleet(verbs)
     return parser
+
+
+def _add_broker_and_fleet(verbs):
+    from host import cli_fleet as f
+    state = argparse.ArgumentParser(add_help=False)
+    state.add_argument("--state-dir", help="where broker, registry and device files live (default: var/)")
+
+    broker = verbs.add_parser("broker", help="the MQTT broker (mosquitto, TLS, per-device accounts)")
+    broker_verbs = broker.add_subparsers(dest="broker_verb", required=True)
+    start = broker_verbs.add_parser("start", parents=[state], help="generate CA/config if missing and start")
+    start.add_argument("--listen", type=host_port, default=("127.0.0.1", 8883), metavar="HOST:PORT")
+    start.add_argument("--name", action="append", help="extra DNS name for the server certificate")
+    start.set_defaults(func=f.cmd_broker_start)
+    broker_verbs.add_parser("stop", parents=[state]).set_defaults(func=f.cmd_broker_stop)
+    broker_verbs.add_parser("status", parents=[state]).set_defaults(func=f.cmd_broker_status)
+
+    fleet = verbs.add_parser("fleet", help="enroll, watch, configure and command devices")
+    fleet_verbs = fleet.add_subparsers(dest="fleet_verb", required=True)
+    enroll = fleet_verbs.add_parser("enroll", parents=[state], help="new device: id, credentials, bootstrap file")
+    enroll.add_argument("device_id")
+    enroll.add_argument("--board", default="virtual")
+    enroll.add_argument("--tag", action="append")
+    enroll.add_argument("--out", help="bootstrap file to write (default: var/devices/ID.json)")
+    enroll.set_defaults(func=f.cmd_enroll)
+    listing = fleet_verbs.add_parser("list", parents=[state], help="table of devices")
+    listing.add_argument("--tag")
+    listing.add_argument("--revoked", action="store_true", help="include revoked devices")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=f.cmd_list)
+    show = fleet_verbs.add_parser("show", parents=[state], help="one device, in full")
+    show.add_argument("device_id")
+    show.set_defaults(func=f.cmd_show)
+    setting = fleet_verbs.add_parser("set", parents=[state], help="KEY=VALUE config to a device, a tag or all")
+    setting.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+    setting.add_argument("--device")
+    setting.add_argument("--tag")
+    setting.add_argument("--all", action="store_true")
+    setting.add_argument("--wait-s", type=float, default=5.0, help="how long to wait for acknowledgements")
+    setting.set_defaults(func=f.cmd_set)
+    tag = fleet_verbs.add_parser("tag", parents=[state], help="tag (or --remove) a device")
+    tag.add_argument("device_id")
+    tag.add_argument("tag")
+    tag.add_argument("--remove", action="store_true")
+    tag.set_defaults(func=f.cmd_tag)
+    command = fleet_verbs.add_parser("command", parents=[state], help="listen, stop, volume, reboot, set_config")
+    command.add_argument("device_id")
+    command.add_argument("name", choices=("listen", "stop", "volume", "reboot", "set_config"))
+    command.add_argument("args", nargs="*", metavar="KEY=VALUE")
+    command.add_argument("--wait-s", type=float, default=5.0)
+    command.set_defaults(func=f.cmd_command)
+    revoke = fleet_verbs.add_parser("revoke", parents=[state], help="revoke a device's access")
+    revoke.add_argument("device_id")
+    revoke.set_defaults(func=f.cmd_revoke)
+    serve = fleet_verbs.add_parser("serve", parents=[state], help="run the fleet service and a gateway")
+    serve.add_argument("--gateway-listen", type=host_port, default=("127.0.0.1", 5004), metavar="HOST:PORT")
+    serve.add_argument("--advertise", help="gateway address devices should use (when listening on 0.0.0.0)")
+    serve.set_defaults(func=f.cmd_serve)
 
 
 def main(argv=None):

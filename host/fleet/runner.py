@@ -1,0 +1,36 @@
+"""`pipit fleet serve`: the fleet service and a gateway in one process.
+
+The single-host setup: one broker (started separately with `pipit broker
+start`), this process granting sessions on its own gateway and recording
+each session to WAV under the state dir.
+"""
+from host.fleet import broker as pipit_broker
+from host.fleet.gateways import LocalGateway
+from host.fleet.operations import host_client
+from host.fleet.registry import open_registry
+from host.fleet.service import FleetService
+from host.gateway.server import Gateway, GatewaySettings
+from host.gateway.wav_sink import wav_sink_factory
+
+
+async def serve_fleet(paths, gateway_listen, advertised_host, stop_event, on_ready=print):
+    """Run until stop_event is set; returns the service counters."""
+    info = pipit_broker.broker_info(paths.broker)
+    paths.recordings.mkdir(parents=True, exist_ok=True)
+    paths.registry.parent.mkdir(parents=True, exist_ok=True)
+    registry = open_registry(paths.registry)
+    gateway = Gateway(GatewaySettings(host=gateway_listen[0], port=gateway_listen[1]),
+                      sink_factory=wav_sink_factory(paths.recordings))
+    await gateway.start()
+    link = LocalGateway("gw-1", gateway, advertised_host)
+    service = FleetService(host_client(info, "fleet"), registry, [link])
+    try:
+        await service.start()
+        on_ready("fleet service connected to mqtts://%s:%d; gateway gw-1 at %s:%d"
+                 % ((info.connect_host, info.port) + tuple(link.media_address)))
+        await stop_event.wait()
+    finally:
+        await service.stop()
+        await gateway.stop()
+        registry.close()
+    return dict(service.counters)
