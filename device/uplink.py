@@ -1,8 +1,9 @@
 """The uplink: capture, encode, packetize, protect, send; RTCP both ways.
 
 One task reads the microphone and sends a packet per frame; a second task
-reads what the gateway sends back (RTCP receiver reports now, downlink audio
-later). Buffers for PCM and the outgoing packet are allocated once.
+reads what the gateway sends back on the same socket: RTCP reports, handled
+here, and the downlink's RTP, handed to on_rtp (device/downlink.py). Buffers
+for PCM and the outgoing packet are allocated once.
 """
 import asyncio
 import random
@@ -51,8 +52,9 @@ class UplinkStats:
 class Uplink:
     """Streams a microphone to the gateway of a MediaSession over SRTP."""
 
-    def __init__(self, session, mic, endpoint, report_interval_ms=1000):
+    def __init__(self, session, mic, endpoint, report_interval_ms=1000, on_rtp=None):
         self.stats = UplinkStats()
+        self._on_rtp = on_rtp  # takes every datagram that is not RTCP (the downlink)
         self._mic = mic
         self._endpoint = endpoint
         self._report_interval_ms = report_interval_ms
@@ -149,7 +151,10 @@ class Uplink:
         while True:
             data = await self._endpoint.recv()
             if not rtp.is_rtcp(data):
-                self.stats.other_received += 1
+                if self._on_rtp is None:
+                    self.stats.other_received += 1
+                else:
+                    self._on_rtp(data)
                 continue
             try:
                 packets = rtcp.parse_compound(self._srtp.unprotect_rtcp(data))

@@ -97,19 +97,51 @@ class VirtualMic:
 
 
 class VirtualSpeaker:
-    """Speaker that writes everything it is given to a WAV file."""
+    """Speaker that writes everything it is given to a WAV file.
 
-    def __init__(self, wav_path, sample_rate_hz=16000, channels=1):
+    With timeline, it also writes "<wav>.timeline", one CSV line per write:
+    `sample_offset,ticks_ms,samples` (where in the WAV the write starts, when
+    it was played by device.hal.clock.ticks_ms, how many samples per channel).
+    Silence is not written: while nothing plays, nothing is written, so the
+    WAV is the audio played back to back and the timeline says when; the
+    speaker is silent from ticks_ms + samples / rate of a write until the next
+    one. ticks_ms is CLOCK_MONOTONIC in ms on both the unix port and CPython,
+    so a test can line it up with its own clock.
+    """
+
+    def __init__(self, wav_path, sample_rate_hz=16000, channels=1, timeline=False):
         self._wav = WavWriter(wav_path, sample_rate_hz, channels)
         self.sample_rate_hz = sample_rate_hz
         self.channels = channels
+        self.samples_written = 0
+        self._timeline = open(str(wav_path) + ".timeline", "w") if timeline else None
+        if self._timeline is not None:
+            self._timeline.write("sample_offset,ticks_ms,samples\n")
 
     async def write(self, pcm):
         """Play PCM (16-bit little-endian)."""
+        samples = len(pcm) // (2 * self.channels)
+        if self._timeline is not None:
+            self._timeline.write("%d,%d,%d\n" % (self.samples_written, clock.ticks_ms(), samples))
         self._wav.write(pcm)
+        self.samples_written += samples
 
     def close(self):
         self._wav.close()
+        if self._timeline is not None:
+            self._timeline.close()
+            self._timeline = None
+
+
+def read_timeline(path):
+    """Rows (sample_offset, ticks_ms, samples) of a speaker timeline file."""
+    rows = []
+    with open(path) as handle:
+        for line in handle:
+            if line and line[0].isdigit():
+                offset, ticks, samples = line.split(",")
+                rows.append((int(offset), int(ticks), int(samples)))
+    return rows
 
 
 class VirtualBoard:

@@ -2,7 +2,9 @@
 
 Pure: no clock and no I/O. The caller passes each packet's arrival time and
 calls tick() when `deadline_s` passes; decoded 16 kHz PCM leaves through
-emit(pcm, arrival_s), where arrival_s is None for synthesised frames.
+emit(pcm, arrival_s), where arrival_s is None for synthesised frames. The
+reorder window (held packets; in order, reordered, duplicate and late
+verdicts) is device/playout.py's, shared with the device's playout buffer.
 
 Policy (docs: gateway.md):
 - a packet that is the next one expected is decoded at once (no added delay);
@@ -16,22 +18,9 @@ Policy (docs: gateway.md):
 - synthesised frames never run ahead of the wall clock by more than
   `max_gap_s`: a wild timestamp or sequence jump is clipped, not filled.
 """
-from array import array
-
+from device.playout import DUPLICATE, LATE, REORDERED, ReorderWindow
+from device.rtp import sequence_delta, timestamp_delta
 from host.gateway.opus_fec import has_fec
-
-_PLAYED_RING = 64  # how far back a duplicate is told apart from a late packet
-_PLAYED_MASK = _PLAYED_RING - 1
-
-
-def _seq_delta(newer, older):
-    delta = (newer - older) & 0xFFFF
-    return delta - 0x10000 if delta >= 0x8000 else delta
-
-
-def _ts_delta(newer, older):
-    delta = (newer - older) & 0xFFFFFFFF
-    return delta - 0x100000000 if delta >= 0x80000000 else delta
 
 
 class JitterPolicy:
@@ -68,11 +57,8 @@ class JitterBuffer:
         self._fec = fec
         self._decode_errors = decode_errors
         self._silence = bytes(2 * frame_samples)
-        self._played = array("l", [-1] * _PLAYED_RING)
-        self._pending = {}  # seq -> (timestamp, marker, payload, arrival_s)
-        self._next_seq = None
-        self._next_ts = 0
-        self._highest_seq = 0
+        self._window = ReorderWindow()
+        self._pending = self._window.pending  # seq -> (timestamp, marker, payload, arrival_s)
         self._held_since_s = 0.0
         self._first_arrival_s = 0.0
         self.frames_out = 0
@@ -87,7 +73,8 @@ class JitterBuffer:
     @property
     def highest_seq(self):
         """Highest sequence number taken so far (None before the first packet)."""
-        return None if self._next_seq is None else self._highest_seq
+        window = self._window
+        return None if window.next_seq is None else window.highest_seq
 
     @property
     def held(self):
@@ -96,37 +83,30 @@ class JitterBuffer:
 
     def push(self, seq, timestamp, marker, payload, arrival_s):
         """Take one authenticated packet that arrived at arrival_s."""
-        if self._next_seq is None:
-            self._next_seq = seq
-            self._next_ts = timestamp
-            self._highest_seq = seq
-            self._first_arrival_s = arrival_s
-        delta = _seq_delta(seq, self._next_seq)
-        if delta == 0 and not self._pending:
-            self._highest_seq = seq
+        window = self._window
+        if seq == window.next_seq and not self._pending:
+            # The common case, in order with nothing held: decoded at once,
+            # without a trip through the window's dict.
+            window.highest_seq = seq
             self._play(seq, timestamp, payload, arrival_s, arrival_s)
             return
-        if delta < 0:
-            if delta >= -_PLAYED_RING and self._played[seq & _PLAYED_MASK] == seq:
+        if window.next_seq is None:
+            self._first_arrival_s = arrival_s
+        was_holding = bool(self._pending)
+        verdict = window.admit(seq, timestamp, marker, payload, arrival_s)
+        if verdict >= DUPLICATE:
+            if verdict == DUPLICATE:
                 self.counters.duplicate += 1
-            else:
+            elif verdict == LATE:
                 self.counters.late += 1
             return
-        if seq in self._pending:
-            self.counters.duplicate += 1
-            return
-        if _seq_delta(seq, self._highest_seq) < 0:
+        if verdict == REORDERED:
             self.counters.reordered += 1
-        else:
-            self._highest_seq = seq
-        if delta == 0:
-            self._play(seq, timestamp, payload, arrival_s, arrival_s)
+        if seq == window.next_seq:
             self._drain(arrival_s)
             self._restart_hold()
-        else:
-            if not self._pending:
-                self._held_since_s = arrival_s
-            self._pending[seq] = (timestamp, marker, payload, arrival_s)
+        elif not was_holding:
+            self._held_since_s = arrival_s
         self._give_up_due(arrival_s)
 
     def tick(self, now_s):
@@ -140,7 +120,7 @@ class JitterBuffer:
 
     def _give_up_due(self, now_s):
         while self._pending:
-            ahead = _seq_delta(self._highest_seq, self._next_seq)
+            ahead = sequence_delta(self._window.highest_seq, self._window.next_seq)
             if ahead < self._depth and now_s - self._held_since_s < self._max_hold_s:
                 return
             self._fill_gap(now_s)
@@ -153,12 +133,12 @@ class JitterBuffer:
 
     def _fill_gap(self, now_s):
         """Synthesise the frames up to the first held packet, then play from it."""
-        next_seq = self._next_seq
-        seq = min(self._pending, key=lambda held: (held - next_seq) & 0xFFFF)
+        window = self._window
+        seq = window.first_held()
         timestamp, marker, payload, arrival_s = self._pending.pop(seq)
-        missing = (seq - next_seq) & 0xFFFF
+        missing = (seq - window.next_seq) & 0xFFFF
         self.counters.lost += missing
-        frames = max(_ts_delta(timestamp, self._next_ts) // self._frame_ticks, missing)
+        frames = max(timestamp_delta(timestamp, window.next_ts) // self._frame_ticks, missing)
         frames = self._clip(frames, now_s)
         concealed = min(missing, frames)
         use_fec = (self._fec and not marker and concealed > 0 and frames == concealed
@@ -167,21 +147,23 @@ class JitterBuffer:
         if use_fec:
             self._recover(payload)
         self._insert_silence(frames - concealed)
-        self._next_ts = timestamp
+        window.next_ts = timestamp
         self._play(seq, timestamp, payload, arrival_s, now_s)
         self._drain(now_s)
 
     def _drain(self, now_s):
+        window = self._window
         pending = self._pending
-        while self._next_seq in pending:
-            seq = self._next_seq
+        while window.next_seq in pending:
+            seq = window.next_seq
             timestamp, _, payload, arrival_s = pending.pop(seq)
             self._play(seq, timestamp, payload, arrival_s, now_s)
 
     def _play(self, seq, timestamp, payload, arrival_s, now_s):
         """Decode the packet that is next in sequence, after any pause before it."""
-        if timestamp != self._next_ts:
-            gap = _ts_delta(timestamp, self._next_ts)
+        next_ts = self._window.next_ts
+        if timestamp != next_ts:
+            gap = timestamp_delta(timestamp, next_ts)
             if gap >= self._frame_ticks:
                 self._insert_silence(self._clip(gap // self._frame_ticks, now_s))
         try:
@@ -195,9 +177,7 @@ class JitterBuffer:
             self.frames_out += 1
             self._emit(pcm, arrival_s)
             ticks = (len(pcm) >> 1) * self._ticks_per_sample or self._frame_ticks
-        self._played[seq & _PLAYED_MASK] = seq
-        self._next_seq = (seq + 1) & 0xFFFF
-        self._next_ts = (timestamp + ticks) & 0xFFFFFFFF
+        self._window.played(seq, timestamp + ticks)
 
     def _recover(self, payload):
         try:

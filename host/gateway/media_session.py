@@ -15,6 +15,7 @@ from device.rtp import header_size
 from host import opus_fast
 from host.gateway import srtp_streams
 from host.gateway.counters import Counters
+from host.gateway.downlink import DEFAULT_LEAD_MS, DownlinkSender
 from host.gateway.jitter_buffer import JitterBuffer, JitterPolicy
 from host.gateway.latency import LatencyReservoir
 from host.gateway.rtcp_reports import DEFAULT_CNAME, ReportState
@@ -49,7 +50,8 @@ class GatewaySession:
     """Receive side of one MediaSession: counters, jitter buffer, sink, RTCP."""
 
     def __init__(self, session, sink, call_later, send, policy=None, clock=time.monotonic,
-                 wall_ntp=_wall_ntp, latency_samples=512, cname=DEFAULT_CNAME):
+                 wall_ntp=_wall_ntp, latency_samples=512, cname=DEFAULT_CNAME,
+                 downlink_lead_ms=DEFAULT_LEAD_MS):
         check_supported(session)
         self.session = session
         self.uplink_ssrc = session.uplink_ssrc
@@ -58,6 +60,8 @@ class GatewaySession:
         self.counters = Counters()
         self.latency = LatencyReservoir(latency_samples)
         self.address = None
+        # Arrival time (clock) of the first packet accepted: when media began to flow.
+        self.first_received_s = None
         self._sink = sink
         self._call_later = call_later
         self._send = send
@@ -67,6 +71,9 @@ class GatewaySession:
         self._closed = False
         self._inbound = srtp_streams.inbound_context(session)
         self._outbound = srtp_streams.outbound_context(session)
+        # The answer to the device: paced SRTP to the latched address.
+        self.downlink = DownlinkSender(session, self._outbound.protect, send, lambda: self.address,
+                                       clock=clock, lead_ms=downlink_lead_ms, wall_ntp=wall_ntp)
         clock_rate = codecs.rtp_clock_hz(session.codec, session.sample_rate_hz)
         self.reception = ReceptionStats(clock_rate)
         self.reports = ReportState(self.uplink_ssrc, self.downlink_ssrc, self.reception, cname)
@@ -110,6 +117,8 @@ class GatewaySession:
         seq, timestamp = _SEQ_TS.unpack_from(clear, 2)
         if addr != self.address:
             self._follow(addr, seq)
+            if self.first_received_s is None:
+                self.first_received_s = now_s
         counters.received += 1
         self.reception.update(seq, timestamp, now_s)
         jitter = self.jitter
@@ -180,11 +189,15 @@ class GatewaySession:
             self._arm_deadline()
 
     def send_report(self, now_s):
-        """Send an SRTCP receiver report to the latched address; False if none yet."""
+        """Send an SRTCP report (RR, or SR once the downlink has sent) to the latched address.
+
+        False if no address is latched yet.
+        """
         if self.address is None or self._closed:
             return False
         try:
-            packet = self._outbound.protect_rtcp(self.reports.receiver_report(now_s))
+            clear = self.downlink.sender_report(self.reports.receiver_report(now_s), now_s)
+            packet = self._outbound.protect_rtcp(clear)
         except Error:
             # Only an exhausted SRTCP index (2^31 reports) gets here: stay silent.
             return False
@@ -197,6 +210,7 @@ class GatewaySession:
         if self._closed:
             return
         self._closed = True
+        self.downlink.close()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -221,4 +235,5 @@ class GatewaySession:
             "sender_reports": self.reports.sender_reports,
             "rtt_ms": None if self.reports.rtt_s is None else self.reports.rtt_s * 1000.0,
             "latency": self.latency.summary_ms(),
+            "downlink": self.downlink.stats(),
         }

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from host.gateway.counters import Counters
+from host.gateway.downlink import DEFAULT_LEAD_MS
 from host.gateway.jitter_buffer import JitterPolicy
 from host.gateway.media_session import GatewaySession, check_supported
 from host.gateway.srtp_streams import MAX_SRTP_SIZE
@@ -35,6 +36,7 @@ class GatewaySettings:
     latency_samples: int = 512
     cname: str = "pipit-gateway"
     receive_buffer_bytes: int = DEFAULT_RECEIVE_BUFFER_BYTES
+    downlink_lead_ms: int = DEFAULT_LEAD_MS
 
     def jitter_policy(self):
         """The JitterPolicy these settings describe."""
@@ -114,7 +116,8 @@ class Gateway:
             served = GatewaySession(
                 session, sink, self._call_later, self._sendto,
                 policy=self.settings.jitter_policy(), clock=self._clock,
-                latency_samples=self.settings.latency_samples, cname=self.settings.cname)
+                latency_samples=self.settings.latency_samples, cname=self.settings.cname,
+                downlink_lead_ms=self.settings.downlink_lead_ms)
         except Exception:
             sink.close()
             raise
@@ -177,6 +180,8 @@ class Gateway:
             except asyncio.CancelledError:
                 pass
             self._report_task = None
+        for served in list(self._sessions.values()):
+            await served.downlink.stop()
         final = {ssrc: self.remove_session(ssrc) for ssrc in list(self._sessions)}
         if self._transport is not None:
             self._transport.close()
