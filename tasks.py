@@ -40,7 +40,7 @@ def demo(c):
 @task(help={"only": "run one benchmark: gateway, device"})
 def bench(c, only=""):
     """Run the benchmarks; results are written to bench/results/."""
-    names = [only] if only else ["device", "gateway"]
+    names = [only] if only else ["device", "gateway", "fleet"]
     for name in names:
         c.run(f"{BIN / 'python'} -m bench.{name}", pty=False)
 

@@ -18,7 +18,7 @@ from device.control import topics
 from device.control.exchanges import CommandAck, SessionRequest
 from device.control.messages import ConfigAck, Hello, Status, Telemetry, decode
 from device.hal import clock
-from device.mqtt.client import MqttClient, Will, tls_context
+from device.mqtt.client import MqttClient, MqttError, Will, tls_context
 from device.uplink import Uplink
 
 FIRMWARE_VERSION = "0.1.0"
@@ -27,6 +27,10 @@ RENEW_AT_SHARE = 0.8
 # Without a retained config after connecting, start on defaults after this long.
 CONFIG_WAIT_MS = 1500
 GRANT_RETRY_MS = 3000
+# Telemetry reports held for the broker while it is away (QoS 1, resent on
+# reconnect); beyond this, new reports are dropped and counted, so an outage
+# costs a bounded amount of memory.
+TELEMETRY_QUEUED_MAX = 16
 
 
 def _runtime():
@@ -53,6 +57,8 @@ class DeviceApp:
         self.grants = 0
         self.uplink = None
         self.rejected = 0
+        self.telemetry_dropped = 0
+        self._telemetry_tasks = []
         self._uplink_task = None
         self._inbox = []
         self._wake = asyncio.Event()
@@ -222,7 +228,19 @@ class DeviceApp:
             free_memory_bytes=_free_memory_bytes(),
             wifi_rssi_dbm=self.board.wifi_rssi_dbm() if hasattr(self.board, "wifi_rssi_dbm") else None,
             audio=audio, mqtt={"connects": stats["connects"], "publish_retries": stats["publish_retries"]})
-        await self.client.publish(self._topic("telemetry"), telemetry.encode(), qos=1)
+        # Not awaited here: a PUBACK only comes once the broker is back, and the
+        # control loop must keep reporting (and serving) meanwhile.
+        self._telemetry_tasks = [task for task in self._telemetry_tasks if not task.done()]
+        if len(self._telemetry_tasks) >= TELEMETRY_QUEUED_MAX:
+            self.telemetry_dropped += 1
+            return
+        self._telemetry_tasks.append(asyncio.create_task(self._publish_telemetry(telemetry.encode())))
+
+    async def _publish_telemetry(self, payload):
+        try:
+            await self.client.publish(self._topic("telemetry"), payload, qos=1)
+        except MqttError:
+            pass  # stopped before the broker acknowledged it
 
     def stop(self):
         """Ask run() to return (used by a reboot command and by tests)."""
@@ -237,3 +255,5 @@ class DeviceApp:
             except asyncio.CancelledError:
                 pass
         await self.client.stop()
+        for task in self._telemetry_tasks:  # stop() ended their waits
+            await task

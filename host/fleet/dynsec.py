@@ -203,7 +203,7 @@ def add_device(info, device_id, password):
 
 def add_devices(info, devices):
     """Create accounts for [(device_id, password)], many per message."""
-    _run_sync(lambda: _with_admin(info, lambda admin: admin.add_devices(devices)))
+    run_sync(lambda: _with_admin(info, lambda admin: admin.add_devices(devices)))
 
 
 def revoke_device(info, device_id):
@@ -213,7 +213,7 @@ def revoke_device(info, device_id):
 
 def revoke_devices(info, device_ids):
     """Delete device accounts and drop their connections."""
-    _run_sync(lambda: _with_admin(info, lambda admin: admin.revoke_devices(device_ids)))
+    run_sync(lambda: _with_admin(info, lambda admin: admin.revoke_devices(device_ids)))
 
 
 async def _with_admin(info, action):
@@ -221,7 +221,7 @@ async def _with_admin(info, action):
         return await action(admin)
 
 
-def _run_sync(make_coroutine):
+def run_sync(make_coroutine):
     """Run a coroutine to completion, also from code already inside an event loop."""
     try:
         asyncio.get_running_loop()

@@ -6,8 +6,11 @@ revokes the registry entry again.
 """
 from pathlib import Path
 
+from device.control.messages import Status
 from device.identity import Identity
 from host.fleet import broker as pipit_broker
+from host.fleet.dynsec import run_sync
+from host.fleet.operations import publish_status
 
 
 def enroll_device(registry, broker_info, device_id, board="virtual", tags=(), connect_host=None):
@@ -43,6 +46,11 @@ def enroll_devices(registry, broker_info, device_ids, board="virtual", tags=()):
 
 
 def revoke_device(registry, broker_info, device_id):
-    """Revoke in the registry and at the broker (which drops a live connection)."""
+    """Revoke in the registry and at the broker (which drops a live connection); mark it offline."""
     registry.revoke(device_id)
     pipit_broker.revoke_device(broker_info, device_id)
+    # The broker drops the link without publishing the device's will, so its
+    # retained status would say "online" for good. The host says "offline"
+    # instead, and a fleet service retires the device's media sessions on it.
+    status = Status("offline", registry.get(device_id).firmware or "unknown")
+    run_sync(lambda: publish_status(broker_info, device_id, status))

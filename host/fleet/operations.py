@@ -29,12 +29,16 @@ class FleetPaths:
         self.recordings = self.root / "recordings"
 
 
-def host_client(info, purpose="cli"):
+def host_client(info, purpose="cli", client_id=None, clean_session=True):
     """An MqttClient with the host credential for the broker described by info."""
-    return MqttClient("pipit-%s-%s" % (purpose, secrets.token_hex(4)), info.connect_host, info.port,
-                      username=info.fleet.username, password=info.fleet.password,
+    # It reads what devices publish, so it takes any packet the broker lets
+    # through: with a smaller limit, one oversized device message would drop
+    # the host's link (and, retained or queued, drop it again on every reconnect).
+    return MqttClient(client_id or "pipit-%s-%s" % (purpose, secrets.token_hex(4)), info.connect_host,
+                      info.port, username=info.fleet.username, password=info.fleet.password,
                       ssl_context=tls_context(Path(info.ca_path).read_text()),
-                      server_hostname=info.server_hostname)
+                      server_hostname=info.server_hostname, clean_session=clean_session,
+                      max_packet_bytes=pipit_broker.MAX_PACKET_BYTES)
 
 
 class _AckCollector:
@@ -114,6 +118,18 @@ async def send_command(info, registry, device_id, name, args, wait_s=5.0):
     if ack is not None:
         registry.record_command_ack(device_id, ack, time.time())
     return ack
+
+
+async def publish_status(info, device_id, status, timeout_s=10.0):
+    """Publish a device's retained Status as the host (for when its will cannot: revocation)."""
+    client = host_client(info, "status")
+    try:
+        await asyncio.wait_for(client.connect(), timeout_s)
+        client.start()
+        await asyncio.wait_for(client.publish(topics.device_topic(device_id, "status"), status.encode(),
+                                              qos=1, retain=True), timeout_s)
+    finally:
+        await client.stop()
 
 
 def broker_for(paths):

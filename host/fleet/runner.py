@@ -12,6 +12,20 @@ from host.fleet.service import FleetService
 from host.gateway.server import Gateway, GatewaySettings
 from host.gateway.wav_sink import wav_sink_factory
 
+# An underscore is not allowed in a device id, so no device can ever take this client id.
+SERVICE_CLIENT_ID = "pipit_fleet_service"
+
+
+def service_client(info, client_id=SERVICE_CLIENT_ID):
+    """The fleet service's MQTT client: a persistent session under a fixed client id.
+
+    The broker keeps its subscriptions and queues QoS 1 reports for it while
+    it is away (a service restart) and across a broker restart, where a clean
+    session would lose what devices resend before it has resubscribed.
+    Each service process sharing a broker needs its own client_id.
+    """
+    return host_client(info, "fleet", client_id=client_id, clean_session=False)
+
 
 async def serve_fleet(paths, gateway_listen, advertised_host, stop_event, on_ready=print):
     """Run until stop_event is set; returns the service counters."""
@@ -23,7 +37,7 @@ async def serve_fleet(paths, gateway_listen, advertised_host, stop_event, on_rea
                       sink_factory=wav_sink_factory(paths.recordings))
     await gateway.start()
     link = LocalGateway("gw-1", gateway, advertised_host)
-    service = FleetService(host_client(info, "fleet"), registry, [link])
+    service = FleetService(service_client(info), registry, [link])
     try:
         await service.start()
         on_ready("fleet service connected to mqtts://%s:%d; gateway gw-1 at %s:%d"

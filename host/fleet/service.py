@@ -7,7 +7,9 @@ and answers session requests: it picks the device's gateway, installs a
 session with fresh SSRCs and keys there, and only then grants it, so the
 first media packet already finds its session. A message that does not parse
 or comes from an unknown device is refused, counted and never stops the
-service. Depends on MQTT 3.1.1 only (no broker-specific behaviour).
+service. On start it publishes configs set while it was away; an offline
+status for a revoked device retires that device's sessions. Depends on MQTT
+3.1.1 only (no broker-specific behaviour).
 """
 import asyncio
 import logging
@@ -56,6 +58,16 @@ class FleetService:
                 topic_filter = "$share/%s/%s" % (self.shared_group, topic_filter)
             await self.client.subscribe(topic_filter, 1)
         self._worker = asyncio.create_task(self._work())
+        await self._publish_pending_configs()
+
+    async def _publish_pending_configs(self):
+        # A config set while no service ran (`pipit fleet set` with the service
+        # down, or a restart) reaches connected devices now, not at their next
+        # hello, which may be days away. A device never seen gets its config
+        # on its first hello anyway.
+        for record in self.registry.list():
+            if record.config_pending and record.config_version_desired and record.firmware is not None:
+                await self.publish_config(record.id)
 
     async def stop(self):
         """Stop handling and disconnect (sessions stay installed on the gateways)."""
@@ -111,7 +123,15 @@ class FleetService:
         return True
 
     async def _on_status(self, device_id, status, now_s):
-        return self.registry.record_status(device_id, status.online, now_s)
+        if self.registry.record_status(device_id, status.online, now_s):
+            return True
+        record = self.registry.get(device_id)
+        if record is not None and record.revoked:
+            # Revocation publishes this offline status (enrolment.revoke_device):
+            # the device's media stops now, not when its grant runs out.
+            for link, ssrc in self._sessions.pop(device_id, []):
+                link.retire(ssrc)
+        return False
 
     async def _on_config_ack(self, device_id, ack, now_s):
         return self.registry.record_config_ack(device_id, ack.version, ack.ok, ack.error, now_s)
