@@ -5,11 +5,12 @@ with libsrtp, feeds the jitter buffer and reception statistics, and writes
 16 kHz mono PCM to the session's sink. Nothing a client sends raises out of
 receive_rtp()/receive_rtcp(): each refusal is one counter increment.
 """
+import logging
 import struct
 import time
 
 from device import codec as codecs
-from device import rtcp
+from device import rtcp, rtcp_app
 from device.reception import ReceptionStats
 from device.rtp import header_size
 from host import opus_fast
@@ -25,9 +26,15 @@ from host.gateway.srtp_streams import Error
 # libopus binding (same results, a third of the cost) for every decoder.
 codecs.use_opus_module(opus_fast)
 
+log = logging.getLogger(__name__)
+
 OUTPUT_SAMPLE_RATE_HZ = 16000
 OUTPUT_CHANNELS = 1
 _SEQ_TS = struct.Struct("!HI")
+# Gateway -> device PPIT messages go out this many times, this far apart: UDP
+# may lose one, and the messages' ids make the repeats harmless.
+APP_REPEATS = 3
+APP_REPEAT_INTERVAL_S = 0.020
 
 
 def check_supported(session):
@@ -69,6 +76,10 @@ class GatewaySession:
         self._wall_ntp = wall_ntp
         self._timer = None
         self._closed = False
+        # The conversation's hook: called with each DeviceState (device/rtcp_app.py)
+        # the device sends in its SRTCP. Set by whoever drives the conversation.
+        self.on_app = None
+        self.app_packets_sent = 0
         self._inbound = srtp_streams.inbound_context(session)
         self._outbound = srtp_streams.outbound_context(session)
         # The answer to the device: paced SRTP to the latched address.
@@ -144,9 +155,51 @@ class GatewaySession:
         self.counters.rtcp_received += 1
         if addr != self.address:
             self._follow(addr, None)
+        self._deliver_app(packets)
         if self.reports.on_compound(packets, now_s, self._wall_ntp()):
             # Answer an SR at once, so the device gets its RTT without waiting.
             self.send_report(now_s)
+
+    def _deliver_app(self, packets):
+        """Hand the device's PPIT DeviceState messages to on_app; count broken ones."""
+        for packet in packets:
+            try:
+                message = rtcp_app.parse(packet)
+            except ValueError:
+                self.counters.malformed += 1
+                continue
+            if (not isinstance(message, rtcp_app.DeviceState) or message.ssrc != self.uplink_ssrc
+                    or self.on_app is None):
+                continue
+            try:
+                self.on_app(message)
+            except Exception:  # the conversation's bug must not take the media path down
+                log.exception("gateway: session %08x: on_app failed", self.uplink_ssrc)
+
+    def send_app(self, *messages, repeats=APP_REPEATS, interval_s=APP_REPEAT_INTERVAL_S):
+        """Send PPIT messages (Abort, TurnEvent, Volume) to the device, `repeats` times.
+
+        The first copy leaves now, the others interval_s apart; each is
+        protected on its own (a fresh SRTCP index, so none is a replay).
+        False if no address is latched yet (nothing is sent).
+        """
+        if self.address is None or self._closed:
+            return False
+        clear = rtcp_app.compound(self.downlink_ssrc, *messages)
+        self._send_app_now(clear)
+        for index in range(1, repeats):
+            self._call_later(index * interval_s, lambda: self._send_app_now(clear))
+        return True
+
+    def _send_app_now(self, clear):
+        if self.address is None or self._closed:
+            return
+        try:
+            packet = self._outbound.protect_rtcp(clear)
+        except Error:
+            return  # an exhausted SRTCP index: stay silent, as send_report does
+        self._send(packet, self.address)
+        self.app_packets_sent += 1
 
     def _emit(self, pcm, arrival_s):
         if arrival_s is not None:
@@ -233,6 +286,7 @@ class GatewaySession:
             "jitter_ms": self.reception.jitter_ms,
             "packets_lost_rfc3550": self.reception.packets_lost,
             "sender_reports": self.reports.sender_reports,
+            "app_packets_sent": self.app_packets_sent,
             "rtt_ms": None if self.reports.rtt_s is None else self.reports.rtt_s * 1000.0,
             "latency": self.latency.summary_ms(),
             "downlink": self.downlink.stats(),

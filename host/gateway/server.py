@@ -121,6 +121,14 @@ class Gateway:
         except Exception:
             sink.close()
             raise
+        attach = getattr(sink, "attach", None)
+        if attach is not None:
+            # A conversation sink needs the served session (downlink, on_app, send_app).
+            try:
+                attach(served)
+            except Exception:
+                served.close()
+                raise
         self._sessions[session.uplink_ssrc] = served
         log.info("gateway: session %08x added (%s, %d Hz, %d ms)", session.uplink_ssrc,
                  session.codec, session.sample_rate_hz, session.frame_ms)
