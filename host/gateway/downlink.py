@@ -85,9 +85,9 @@ class DownlinkSender:
         self._restart = True  # the next say() starts its talk spurt now
         self._task = None
         self._closed = False
-        # Called with the clock time when the first packet of a talk spurt
-        # has been sent (the conversation's "first answer packet" timestamp).
-        self.on_talk_spurt = None
+        # on_sent(sent_s, marker): called after each packet is sent (the
+        # conversation takes its "first answer packet" time from it).
+        self.on_sent = None
 
     @property
     def queued_ms(self):
@@ -208,8 +208,8 @@ class DownlinkSender:
             else:
                 counters.frames_sent += 1
                 counters.octets_sent += len(payload)
-                if self._marker and self.on_talk_spurt is not None:
-                    self.on_talk_spurt(self._clock())
+                if self.on_sent is not None:
+                    self.on_sent(self._clock(), self._marker)
         self._marker = False
         self.sequence_number = (self.sequence_number + 1) & 0xFFFF
         self.timestamp = (self.timestamp + self._ticks) & 0xFFFFFFFF

@@ -111,7 +111,7 @@ def test_a_sink_with_attach_gets_the_served_session(tmp_path):
     asyncio.run(asyncio.wait_for(scenario(), 30))
 
 
-def test_on_talk_spurt_reports_when_each_spurt_starts_on_the_wire(tmp_path):
+def test_on_sent_reports_each_packet_and_its_marker(tmp_path):
     session = make_session()
 
     async def scenario():
@@ -120,15 +120,15 @@ def test_on_talk_spurt_reports_when_each_spurt_starts_on_the_wire(tmp_path):
             device = await DeviceDouble(session).open(gateway.address)
             device.send(device.tx.protect_rtcp(_compound(session)))
             await wait_until(lambda: served.address is not None, "the latched address")
-            spurts = []
-            served.downlink.on_talk_spurt = spurts.append
+            sent = []
+            served.downlink.on_sent = lambda sent_s, marker: sent.append((sent_s, marker))
             served.downlink.say(bytes(3200))  # 100 ms
             await wait_until(lambda: served.downlink.counters.frames_sent == 5, "5 frames")
-            assert len(spurts) == 1
+            assert [marker for _, marker in sent] == [True, False, False, False, False]
             served.downlink.flush()
             served.downlink.say(bytes(640))
-            await wait_until(lambda: len(spurts) == 2, "the second spurt")
-            assert spurts[1] > spurts[0]
+            await wait_until(lambda: len(sent) == 6, "the second spurt")
+            assert sent[5][1] and sent[5][0] >= sent[4][0]
             device.close()
 
     run(scenario())
