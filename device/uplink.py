@@ -2,8 +2,16 @@
 
 One task reads the microphone and sends a packet per frame; a second task
 reads what the gateway sends back on the same socket: RTCP reports, handled
-here, and the downlink's RTP, handed to on_rtp (device/downlink.py). Buffers
-for PCM and the outgoing packet are allocated once.
+here and then handed whole to on_rtcp (the conversation's APP messages,
+device/talker.py), and the downlink's RTP, handed to on_rtp
+(device/downlink.py). report_extras() adds RTCP packets (the device's state)
+to every periodic report; send_rtcp() sends a compound at once. Buffers for
+PCM and the outgoing packet are allocated once.
+
+Paused (push-to-talk released, half duplex while speaking, `stop`), the
+microphone is still read but nothing is sent; the RTP timestamp runs on with
+the microphone's clock and the first packet after the pause carries the
+marker bit (RFC 3551 4.1), so the gateway sees a pause, not lost packets.
 """
 import asyncio
 import random
@@ -21,6 +29,7 @@ class UplinkStats:
 
     def __init__(self):
         self.frames_captured = 0
+        self.frames_paused = 0  # captured while paused: not sent
         self.packets_sent = 0
         self.payload_octets_sent = 0
         self.rtcp_sent = 0
@@ -36,6 +45,7 @@ class UplinkStats:
         """Plain dict, for telemetry and for printing as JSON."""
         return {
             "frames_captured": self.frames_captured,
+            "frames_paused": self.frames_paused,
             "packets_sent": self.packets_sent,
             "payload_octets_sent": self.payload_octets_sent,
             "rtcp_sent": self.rtcp_sent,
@@ -52,9 +62,12 @@ class UplinkStats:
 class Uplink:
     """Streams a microphone to the gateway of a MediaSession over SRTP."""
 
-    def __init__(self, session, mic, endpoint, report_interval_ms=1000, on_rtp=None):
+    def __init__(self, session, mic, endpoint, report_interval_ms=1000, on_rtp=None, on_rtcp=None,
+                 report_extras=None):
         self.stats = UplinkStats()
         self._on_rtp = on_rtp  # takes every datagram that is not RTCP (the downlink)
+        self._on_rtcp = on_rtcp  # takes the packets of every authentic RTCP compound
+        self._report_extras = report_extras  # () -> RTCP packets to add to each report
         self._mic = mic
         self._endpoint = endpoint
         self._report_interval_ms = report_interval_ms
@@ -105,7 +118,9 @@ class Uplink:
         try:
             while self._running and await self._mic.readinto(self._pcm):
                 self.stats.frames_captured += 1
-                if not self.paused:
+                if self.paused:
+                    self._skip_frame()
+                else:
                     self._send_frame()
                 if clock.ticks_diff(clock.ticks_ms(), next_report) >= 0:
                     self._send_report()
@@ -135,8 +150,15 @@ class Uplink:
         self.sequence_number = (self.sequence_number + 1) & 0xFFFF
         self.timestamp = (self.timestamp + self._timestamp_step) & 0xFFFFFFFF
 
+    def _skip_frame(self):
+        # The frame's time passes on the stream's clock; the next packet sent
+        # starts a talk spurt.
+        self.stats.frames_paused += 1
+        self.timestamp = (self.timestamp + self._timestamp_step) & 0xFFFFFFFF
+        self._marker = True
+
     def _send_report(self):
-        # The timestamp of the last packet sent: the frame that just ended.
+        # The timestamp of the frame that just ended (sent or paused).
         report = rtcp.SenderReport(
             ssrc=self.session.uplink_ssrc,
             ntp_timestamp=rtcp.ntp_from_unix(clock.wall_time_s()),
@@ -144,7 +166,14 @@ class Uplink:
             packet_count=self._session_packets,
             octet_count=self._session_octets,
         )
-        self._endpoint.send(self._srtp.protect_rtcp(report.to_bytes()))
+        packets = [report]
+        if self._report_extras is not None:
+            packets.extend(self._report_extras())
+        self.send_rtcp(rtcp.build_compound(packets))
+
+    def send_rtcp(self, compound):
+        """Protect and send a clear RTCP compound (it must start with SR or RR)."""
+        self._endpoint.send(self._srtp.protect_rtcp(compound))
         self.stats.rtcp_sent += 1
 
     async def _receive_loop(self):
@@ -166,6 +195,8 @@ class Uplink:
                 for block in getattr(packet, "reports", ()):
                     if block.ssrc == self.session.uplink_ssrc:
                         self._apply_report(block)
+            if self._on_rtcp is not None:
+                self._on_rtcp(packets)
 
     def _apply_report(self, block):
         stats = self.stats
