@@ -15,7 +15,10 @@ class VirtualMic:
 
     With keep_open, the microphone does not end with its file: it hears
     silence until another file is queued with say(), as a real microphone in
-    a quiet room would.
+    a quiet room would. say_at() schedules a file at a time after the
+    microphone's start (its first frame), cutting short whatever it hears
+    then: the user speaking again, over the device's answer (barge-in).
+    `heard` lists (path, ticks_ms) of when each file began to be captured.
     """
 
     def __init__(self, wav_path=None, frame_ms=20, realtime=True, keep_open=False,
@@ -26,8 +29,11 @@ class VirtualMic:
         self.realtime = realtime
         self.keep_open = keep_open
         self.frames_read = 0
+        self.heard = []
         self._queue = []
+        self._scheduled = []  # (at_ms, path), soonest first
         self._wav = None
+        self._unlogged = None  # path of the file opened but not captured yet
         self._start_ticks = None
         if wav_path is not None:
             self.say(wav_path)
@@ -37,13 +43,40 @@ class VirtualMic:
         """Queue a WAV file to be heard after what is playing now."""
         self._queue.append(wav_path)
 
+    def say_at(self, wav_path, at_ms):
+        """Hear a WAV file from at_ms after the first frame (rounded down to a frame).
+
+        It cuts short what is heard then; files queued with say() follow it.
+        The file's format is checked now (ValueError if it differs).
+        """
+        wav = WavReader(wav_path)
+        wav.close()
+        if (wav.sample_rate_hz, wav.channels) != (self.sample_rate_hz, self.channels):
+            raise ValueError("virtual mic: %s is %d Hz x%d, microphone runs at %d Hz x%d"
+                             % (wav_path, wav.sample_rate_hz, wav.channels,
+                                self.sample_rate_hz, self.channels))
+        self._scheduled.append((at_ms, wav_path))
+        self._scheduled.sort(key=lambda item: item[0])
+
+    @property
+    def done(self):
+        """True when nothing is playing, queued or scheduled (only silence is left)."""
+        return self._wav is None and not self._queue and not self._scheduled
+
+    def _start_scheduled(self):
+        position_ms = self.frames_read * self.frame_ms
+        if self._scheduled and self._scheduled[0][0] <= position_ms:
+            self._queue.insert(0, self._scheduled.pop(0)[1])
+            self._next_file()
+
     def _next_file(self):
         if self._wav is not None:
             self._wav.close()
             self._wav = None
         if not self._queue:
             return False
-        wav = WavReader(self._queue.pop(0))
+        path = self._queue.pop(0)
+        wav = WavReader(path)
         if self._start_ticks is None:
             self.sample_rate_hz = wav.sample_rate_hz
             self.channels = wav.channels
@@ -52,6 +85,7 @@ class VirtualMic:
             raise ValueError("virtual mic: file is %d Hz x%d, microphone runs at %d Hz x%d"
                              % (wav.sample_rate_hz, wav.channels, self.sample_rate_hz, self.channels))
         self._wav = wav
+        self._unlogged = path
         return True
 
     @property
@@ -65,6 +99,10 @@ class VirtualMic:
         while got < len(buf):
             if self._wav is None and not self._next_file():
                 break
+            if self._unlogged is not None:
+                offset_ms = self.frames_read * self.frame_ms + got * 1000 // self._bytes_per_s()
+                self.heard.append((self._unlogged, clock.ticks_add(self._start_ticks, offset_ms)))
+                self._unlogged = None
             n = self._wav.readinto(view[got:])
             if n == 0:
                 self._wav.close()
@@ -79,6 +117,7 @@ class VirtualMic:
         """
         if self._start_ticks is None:
             self._start_ticks = clock.ticks_ms()
+        self._start_scheduled()
         got = self._fill(buf)
         if got == 0 and not self.keep_open:
             return 0
@@ -90,10 +129,61 @@ class VirtualMic:
             await clock.sleep_until(due)
         return len(buf)
 
+    def _bytes_per_s(self):
+        return self.sample_rate_hz * self.channels * 2
+
+    @property
+    def start_ticks_ms(self):
+        """ticks_ms of the first frame's start (None before it)."""
+        return self._start_ticks
+
     def close(self):
         if self._wav is not None:
             self._wav.close()
             self._wav = None
+
+
+class VirtualButton:
+    """A push button pressed and released on a schedule, as a test script says.
+
+    schedule: [(press_ms, release_ms)], times after start() (called by the
+    first reading of `pressed` if not before). A real board's button offers
+    the same `pressed` (a debounced GPIO level), polled by the device.
+    """
+
+    def __init__(self, schedule=()):
+        schedule = sorted(schedule)
+        last_release = None
+        for press_ms, release_ms in schedule:
+            if not 0 <= press_ms < release_ms or (last_release is not None and press_ms < last_release):
+                raise ValueError("virtual button: presses must be 0 <= press < release and not "
+                                 "overlap, got %r" % (schedule,))
+            last_release = release_ms
+        self.schedule = schedule
+        self._start = None
+
+    def start(self, ticks_ms=None):
+        """Start the schedule's clock now (or at ticks_ms)."""
+        self._start = clock.ticks_ms() if ticks_ms is None else ticks_ms
+
+    def _elapsed_ms(self):
+        if self._start is None:
+            self.start()
+        return clock.ticks_diff(clock.ticks_ms(), self._start)
+
+    @property
+    def pressed(self):
+        """True while the schedule holds the button down."""
+        now = self._elapsed_ms()
+        for press_ms, release_ms in self.schedule:
+            if press_ms <= now < release_ms:
+                return True
+        return False
+
+    @property
+    def done(self):
+        """True once the last release has passed."""
+        return not self.schedule or self._elapsed_ms() >= self.schedule[-1][1]
 
 
 class VirtualSpeaker:
@@ -148,11 +238,13 @@ class VirtualBoard:
     """A board assembled from the virtual parts; real boards pass real HAL parts."""
 
     name = "virtual"
-    capabilities = ("microphone", "speaker")
 
-    def __init__(self, mic, speaker=None):
+    def __init__(self, mic, speaker=None, button=None):
         self.mic = mic
         self.speaker = speaker
+        self.button = button
+        self.capabilities = tuple(name for name, part in (
+            ("speaker", speaker), ("microphone", mic), ("button", button)) if part is not None)
 
     def open_endpoint(self, host, port):
         """The UDP endpoint media goes out on (a real socket on every board)."""
