@@ -7,7 +7,11 @@ the version), request a media session and stream. When the broker goes away
 the media keeps flowing (it never touches the broker) and the MQTT client
 reconnects by itself; on reconnect the device says hello again. A new grant
 (renewal, or a new gateway) switches SSRC and keys without stopping.
-Runs unchanged on MicroPython and CPython.
+
+The media session is a conversation (device/talker.py): the board's speaker
+plays the answers, its button and the listen/stop commands drive the turns,
+listen_mode, half_duplex and volume_pct apply at once, and Telemetry carries
+the conversation's state. Runs unchanged on MicroPython and CPython.
 """
 import asyncio
 import sys
@@ -19,7 +23,7 @@ from device.control.exchanges import CommandAck, SessionRequest
 from device.control.messages import ConfigAck, Hello, Status, Telemetry, decode
 from device.hal import clock
 from device.mqtt.client import MqttClient, MqttError, Will, tls_context
-from device.uplink import Uplink
+from device.talker import Talker
 
 FIRMWARE_VERSION = "0.1.0"
 # Ask for a new session when this share of the grant's lifetime has passed.
@@ -55,11 +59,11 @@ class DeviceApp:
         self.config_version = 0
         self.session = None
         self.grants = 0
-        self.uplink = None
+        self.talker = None
         self.rejected = 0
         self.telemetry_dropped = 0
         self._telemetry_tasks = []
-        self._uplink_task = None
+        self._talker_task = None
         self._inbox = []
         self._wake = asyncio.Event()
         self._configured = asyncio.Event()
@@ -78,6 +82,11 @@ class DeviceApp:
             will=Will(status_topic, Status("offline", FIRMWARE_VERSION).encode(), 1, True),
             on_message=self._on_message)
         self.client.on_connect = self._on_connect
+
+    @property
+    def uplink(self):
+        """The media uplink (None before the first grant)."""
+        return None if self.talker is None else self.talker.uplink
 
     def _topic(self, kind):
         return topics.device_topic(self.identity.device_id, kind)
@@ -154,9 +163,9 @@ class DeviceApp:
 
     def _apply_settings(self, settings):
         self.settings = settings_rules.effective(settings)
-        speaker = getattr(self.board, "speaker", None)
-        if speaker is not None and hasattr(speaker, "set_volume"):
-            speaker.set_volume(self.settings["volume_pct"])
+        if self.talker is not None:
+            self.talker.set_volume(self.settings["volume_pct"])
+            self.talker.configure(self.settings["listen_mode"], self.settings["half_duplex"])
         self._next_telemetry = clock.ticks_add(
             clock.ticks_ms(), self.settings["telemetry_interval_s"] * 1000)
 
@@ -189,12 +198,16 @@ class DeviceApp:
         self.session = grant.session
         self.grants += 1
         self._renew_at = clock.ticks_add(clock.ticks_ms(), int(grant.expires_in_s * 1000 * RENEW_AT_SHARE))
-        if self.uplink is None:
-            self.uplink = Uplink(grant.session, self.board.mic, self.board.open_endpoint(
-                grant.session.gateway_host, grant.session.gateway_port))
-            self._uplink_task = asyncio.create_task(self.uplink.run())
+        if self.talker is None:
+            endpoint = self.board.open_endpoint(grant.session.gateway_host, grant.session.gateway_port)
+            settings = self.settings
+            self.talker = Talker(
+                grant.session, self.board.mic, endpoint, speaker=getattr(self.board, "speaker", None),
+                button=getattr(self.board, "button", None), mode=settings["listen_mode"],
+                half_duplex=settings["half_duplex"], volume_pct=settings["volume_pct"])
+            self._talker_task = asyncio.create_task(self.talker.run())
         else:
-            self.uplink.replace_session(grant.session)
+            self.talker.replace_session(grant.session)
 
     async def _on_command(self, command):
         ok, error, result = True, None, None
@@ -205,10 +218,14 @@ class DeviceApp:
         elif name == "set_config":
             self._apply_settings(dict(self.settings, **command.args["settings"]))
         elif name in ("stop", "listen"):
-            if self.uplink is None:
+            if self.talker is None:
                 ok, error = False, "no media session yet"
+            elif name == "listen":
+                self.talker.listen()
             else:
-                self.uplink.paused = name == "stop"
+                self.talker.stop_turn()
+            if self.talker is not None:
+                result = {"state": self.talker.conversation.state}
         elif name == "reboot":
             self._stopping = True
         ack = CommandAck(command.id, ok, error, result)
@@ -227,7 +244,8 @@ class DeviceApp:
             uptime_s=clock.ticks_diff(clock.ticks_ms(), self._started) // 1000,
             free_memory_bytes=_free_memory_bytes(),
             wifi_rssi_dbm=self.board.wifi_rssi_dbm() if hasattr(self.board, "wifi_rssi_dbm") else None,
-            audio=audio, mqtt={"connects": stats["connects"], "publish_retries": stats["publish_retries"]})
+            audio=audio, mqtt={"connects": stats["connects"], "publish_retries": stats["publish_retries"]},
+            conversation=None if self.talker is None else self.talker.telemetry())
         # Not awaited here: a PUBACK only comes once the broker is back, and the
         # control loop must keep reporting (and serving) meanwhile.
         self._telemetry_tasks = [task for task in self._telemetry_tasks if not task.done()]
@@ -248,10 +266,10 @@ class DeviceApp:
         self._wake.set()
 
     async def _shutdown(self):
-        if self.uplink is not None:
-            self.uplink.stop()
+        if self.talker is not None:
+            self.talker.stop()
             try:
-                await self._uplink_task
+                await self._talker_task
             except asyncio.CancelledError:
                 pass
         await self.client.stop()

@@ -77,13 +77,19 @@ def _take_option(options, name, value):
             raise ValueError("--mode must be one of %s" % ", ".join(MODES))
         options["mode"] = value
     elif name == "--press":
-        for item in value.split(","):
-            press, release = _ints(item.split(":"), 2, "--press takes PRESS_MS:RELEASE_MS")
-            options["presses"].append((press, release))
+        options["presses"].extend(parse_presses(value))
     else:
         options[_INT_OPTIONS[name]] = _ints([value], 1, name + " takes an integer >= 0")[0]
         if options["volume"] > 100:
             raise ValueError("--volume takes 0..100")
+
+
+def parse_presses(text):
+    """[(press_ms, release_ms)] from `0:2500,4000:4500` (`-`: none)."""
+    if text == "-":
+        return []
+    return [tuple(_ints(item.split(":"), 2, "--press takes PRESS_MS:RELEASE_MS[,...]"))
+            for item in text.split(",")]
 
 
 def _ints(texts, count, reason):

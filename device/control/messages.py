@@ -8,6 +8,8 @@ The session and command exchanges live in device/control/exchanges.py.
 from device.control import settings as settings_rules
 from device.control.exchanges import Command, CommandAck, SessionGrant, SessionRequest
 from device.control.wire import MAX_PAYLOAD_BYTES, VERSION, Message, optional_int, outcome_error, put_optional
+from device.rtcp_app import MODES as CONVERSATION_MODES
+from device.rtcp_app import STATES as CONVERSATION_STATES
 from device.session import CODECS
 
 STATES = ("online", "offline")
@@ -147,18 +149,33 @@ def _read_mqtt(mqtt):
     return values
 
 
+CONVERSATION_COUNTERS = ("turns", "aborts", "app_malformed")
+
+
+def _read_conversation(fields):
+    if not fields.has("conversation"):
+        return None
+    conversation = fields.nested("conversation")
+    values = {"state": conversation.one_of("state", CONVERSATION_STATES, str),
+              "mode": conversation.one_of("mode", CONVERSATION_MODES, str)}
+    for name in CONVERSATION_COUNTERS:
+        values[name] = conversation.int_in(name, 0)
+    return values
+
+
 class Telemetry(Message):
-    """Periodic health: uptime, memory, Wi-Fi, audio quality, MQTT counters."""
+    """Periodic health: uptime, memory, Wi-Fi, audio quality, MQTT counters, conversation."""
 
     NAME = "Telemetry"
     KIND = "telemetry"
 
-    def __init__(self, uptime_s, free_memory_bytes, wifi_rssi_dbm, audio, mqtt):
+    def __init__(self, uptime_s, free_memory_bytes, wifi_rssi_dbm, audio, mqtt, conversation=None):
         self.uptime_s = uptime_s
         self.free_memory_bytes = free_memory_bytes
         self.wifi_rssi_dbm = wifi_rssi_dbm
         self.audio = dict(audio)
         self.mqtt = dict(mqtt)
+        self.conversation = None if conversation is None else dict(conversation)
 
     @classmethod
     def _read(cls, fields):
@@ -168,13 +185,16 @@ class Telemetry(Message):
             wifi_rssi_dbm=fields.int_or_null("wifi_rssi_dbm", -127, 0),
             audio=_read_audio(fields.nested("audio")),
             mqtt=_read_mqtt(fields.nested("mqtt")),
+            conversation=_read_conversation(fields),
         )
 
     def to_dict(self):
         """The JSON object form (null for unknown memory, RSSI and round trip)."""
-        return {"v": VERSION, "uptime_s": self.uptime_s,
+        data = {"v": VERSION, "uptime_s": self.uptime_s,
                 "free_memory_bytes": self.free_memory_bytes, "wifi_rssi_dbm": self.wifi_rssi_dbm,
                 "audio": dict(self.audio), "mqtt": dict(self.mqtt)}
+        return put_optional(data, "conversation",
+                            None if self.conversation is None else dict(self.conversation))
 
 
 CLASSES = (Status, Hello, Config, ConfigAck, SessionRequest, SessionGrant, Command, CommandAck,

@@ -147,11 +147,13 @@ class VirtualButton:
     """A push button pressed and released on a schedule, as a test script says.
 
     schedule: [(press_ms, release_ms)], times after start() (called by the
-    first reading of `pressed` if not before). A real board's button offers
-    the same `pressed` (a debounced GPIO level), polled by the device.
+    first reading of `pressed` if not before); held=True keeps it down for
+    good. A real board's button offers the same `pressed` (a debounced GPIO
+    level), polled by the device.
     """
 
-    def __init__(self, schedule=()):
+    def __init__(self, schedule=(), held=False):
+        self.held = held
         schedule = sorted(schedule)
         last_release = None
         for press_ms, release_ms in schedule:
@@ -174,6 +176,8 @@ class VirtualButton:
     @property
     def pressed(self):
         """True while the schedule holds the button down."""
+        if self.held:
+            return True
         now = self._elapsed_ms()
         for press_ms, release_ms in self.schedule:
             if press_ms <= now < release_ms:
@@ -182,7 +186,9 @@ class VirtualButton:
 
     @property
     def done(self):
-        """True once the last release has passed."""
+        """True once the last release has passed (never while held for good)."""
+        if self.held:
+            return False
         return not self.schedule or self._elapsed_ms() >= self.schedule[-1][1]
 
 

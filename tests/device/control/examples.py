@@ -32,7 +32,9 @@ VALID = {
                   "audio": {"frames_captured": 1500, "packets_sent": 1498, "rtcp_received": 6,
                             "fraction_lost": 0.25, "packets_lost": 3, "jitter_ms": 4.5,
                             "round_trip_ms": 38.0},
-                  "mqtt": {"connects": 2, "publish_retries": 1}},
+                  "mqtt": {"connects": 2, "publish_retries": 1},
+                  "conversation": {"state": "speaking", "mode": "push_to_talk", "turns": 12,
+                                   "aborts": 2, "app_malformed": 0}},
 }
 
 # Further valid shapes: optional fields left out, the other branch of a reply.
@@ -77,7 +79,10 @@ REQUIRED = {
     "telemetry": ["v", "uptime_s", "free_memory_bytes", "wifi_rssi_dbm", "audio", "mqtt",
                   "audio.frames_captured", "audio.packets_sent", "audio.rtcp_received",
                   "audio.fraction_lost", "audio.packets_lost", "audio.jitter_ms",
-                  "audio.round_trip_ms", "mqtt.connects", "mqtt.publish_retries"],
+                  "audio.round_trip_ms", "mqtt.connects", "mqtt.publish_retries",
+                  # conversation itself is optional; inside it every field is required
+                  "conversation.state", "conversation.mode", "conversation.turns",
+                  "conversation.aborts", "conversation.app_malformed"],
 }
 
 
@@ -159,6 +164,11 @@ OUT_OF_RANGE = [
     ("telemetry", "audio.round_trip_ms", -0.5, "field 'audio.round_trip_ms' must be >= 0, got -0.5"),
     ("telemetry", "mqtt.connects", -1, "field 'mqtt.connects' must be >= 0, got -1"),
     ("telemetry", "mqtt.publish_retries", "2", "field 'mqtt.publish_retries' must be an integer, got '2'"),
+    ("telemetry", "conversation", None, "field 'conversation' must be an object, got None"),
+    ("telemetry", "conversation.state", "dozing", "field 'conversation.state' must be one of"),
+    ("telemetry", "conversation.mode", "sometimes", "field 'conversation.mode' must be one of"),
+    ("telemetry", "conversation.turns", -1, "field 'conversation.turns' must be >= 0, got -1"),
+    ("telemetry", "conversation.aborts", 1.5, "field 'conversation.aborts' must be an integer"),
 ]
 
 # Commands whose args differ from VALID["command"]: (args, expected text).

@@ -41,7 +41,8 @@ def test_objects_built_in_code_encode_to_the_documented_json():
         SessionGrant("r-7", session, 3600),
         Command("c-1", "volume", {"volume_pct": 40}),
         CommandAck("c-1", True, result={"volume_pct": 40}),
-        Telemetry(3600, 123456, -61, VALID["telemetry"]["audio"], VALID["telemetry"]["mqtt"]),
+        Telemetry(3600, 123456, -61, VALID["telemetry"]["audio"], VALID["telemetry"]["mqtt"],
+                  VALID["telemetry"]["conversation"]),
     ]
     for message in built:
         assert json.loads(message.encode()) == VALID[message.KIND]
