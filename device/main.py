@@ -9,6 +9,10 @@ follows --press PRESS_MS:RELEASE_MS,... (ms after start; `--press -`: never
 pressed); without --press it is held down for the whole run, so a
 push-to-talk device streams its microphone as it did before it had a
 conversation (the fleet tests rely on that).
+
+With --pyaudio (CPython only) the board is this computer: its default sound
+card is the microphone and the speaker (device/hal/pyaudio_hal.py), there is
+no button (push-to-talk then listens on the `listen` command only).
 """
 import asyncio
 import sys
@@ -17,7 +21,8 @@ from device import identity as identity_file
 from device.app import DeviceApp
 from device.hal.virtual import VirtualBoard, VirtualButton, VirtualMic, VirtualSpeaker
 
-USAGE = "usage: device.main IDENTITY.json [MIC [SPEAKER.wav]] [--press MS:MS[,MS:MS]]"
+USAGE = ("usage: device.main IDENTITY.json [MIC [SPEAKER.wav]] [--press MS:MS[,MS:MS]]\n"
+         "       device.main IDENTITY.json --pyaudio   (CPython: this computer's sound card)")
 
 
 def virtual_board(mic_wav=None, speaker_wav=None, presses=None):
@@ -46,12 +51,19 @@ def main(argv):
             print(USAGE)
             return 2
         argv = argv[:at] + argv[at + 2:]
-    if not 1 <= len(argv) <= 3:
+    laptop = "--pyaudio" in argv
+    if laptop:
+        argv = [arg for arg in argv if arg != "--pyaudio"]
+    if not 1 <= len(argv) <= (1 if laptop else 3):
         print(USAGE)
         return 2
     identity = identity_file.load(argv[0])
-    board = virtual_board(argv[1] if len(argv) > 1 else None, argv[2] if len(argv) > 2 else None,
-                          presses)
+    if laptop:
+        from device.hal.pyaudio_hal import PyAudioBoard
+        board = PyAudioBoard()
+    else:
+        board = virtual_board(argv[1] if len(argv) > 1 else None, argv[2] if len(argv) > 2 else None,
+                              presses)
     try:
         asyncio.run(DeviceApp(identity, board).run())
     finally:
