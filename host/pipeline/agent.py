@@ -69,7 +69,10 @@ class PipitAgent(FrameProcessor):
             await self._on_transcript(frame)
             return
         if isinstance(frame, UserTurnEndedFrame):
-            await self._on_turn_ended(frame.record)
+            if frame.heard_speech:
+                await self._on_turn_ended(frame.record)
+            else:
+                await self._answer(frame.record, "", "none")
         elif isinstance(frame, UserStartedSpeakingFrame):
             self._early = None
         elif isinstance(frame, InterruptionFrame):

@@ -13,8 +13,13 @@ from pipecat.frames.frames import ControlFrame, SystemFrame
 
 @dataclass
 class UserTurnEndedFrame(SystemFrame):
-    """The user's turn is over (VAD end of turn, or push-to-talk released)."""
+    """The user's turn is over (VAD end of turn, or push-to-talk released).
+
+    heard_speech is False for a push-to-talk turn in which the VAD found no
+    voice: no STT ran, no transcript will come.
+    """
     record: object = None
+    heard_speech: bool = True
 
 
 @dataclass

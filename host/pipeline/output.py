@@ -6,10 +6,13 @@ each to DownlinkSender.say() and returns once the downlink holds at most
 `max_queued_ms`, so the rest of the answer stays in Pipecat's queues, where an
 interruption drops it, and the wire is paced by the downlink itself.
 
-An InterruptionFrame while an answer is queued or in flight flushes the
-downlink, sends the device an Abort (resume at the next sequence number) and
-closes the interrupted turns. Audio made before the interruption reached
-here is stale: frame ids grow with creation, so it is recognised by id.
+A barge-in (the input calls `barge_in()` as the user starts talking, then
+broadcasts an InterruptionFrame; other interruptions come as the frame only)
+flushes the downlink if an answer is queued or in flight, sends the device an
+Abort (resume at the next sequence number) and closes the interrupted turns.
+From the call until the InterruptionFrame arrives nothing is written; audio
+made before it arrived is stale, recognised by id (frame ids grow with
+creation).
 
 The turns being answered are the timeline's `answers` (the agent registers
 them). AnswerStartFrame / AnswerEndFrame travel in order with the audio; at the end
@@ -45,6 +48,8 @@ class PipitOutput(BaseOutputTransport):
         self._playing = None          # the record whose audio is being written
         self._first_packet_of = None  # record waiting for its first downlink packet
         self._stale_before_id = 0     # audio frames with a smaller id predate the last barge-in
+        self._muted = False           # barge-in until its InterruptionFrame arrives: write nothing
+        self._cut_done = False        # the downlink was cut and nothing was said since
         self._resampler = None
         downlink.on_sent = self._on_sent
 
@@ -56,10 +61,10 @@ class PipitOutput(BaseOutputTransport):
     async def process_frame(self, frame, direction):
         """Note answers and first audio; handle barge-in before Pipecat's own clean-up."""
         if isinstance(frame, InterruptionFrame):
-            self._barge_in()
+            self._on_interruption()
         elif direction == FrameDirection.DOWNSTREAM:
             if isinstance(frame, OutputAudioRawFrame):
-                if frame.id < self._stale_before_id:
+                if self._muted or frame.id < self._stale_before_id:
                     return
                 answers = self._timeline.answers
                 if answers and answers[0].first_audio_s is None:
@@ -68,7 +73,7 @@ class PipitOutput(BaseOutputTransport):
 
     async def write_audio_frame(self, frame):
         """One chunk of the answer to the downlink; waits while the downlink is ahead."""
-        if frame.id < self._stale_before_id:
+        if self._muted or frame.id < self._stale_before_id:
             return True  # cut off by a barge-in: taken, not sent
         pcm = await self._as_16k_mono(frame)
         record = self._playing
@@ -76,6 +81,7 @@ class PipitOutput(BaseOutputTransport):
             self._first_packet_of = record
             self._link.turn_event("answering", record.turn)
         self._downlink.say(pcm)
+        self._cut_done = False
         while self._downlink.queued_ms > self._max_queued_ms:
             await asyncio.sleep((self._downlink.queued_ms - self._max_queued_ms) / 1000.0)
         return True
@@ -102,14 +108,28 @@ class PipitOutput(BaseOutputTransport):
             self._link.turn_event("nothing", record.turn)
             self._timeline.close(record, "error" if record.error else "nothing")
 
-    def _barge_in(self):
-        self._stale_before_id = obj_id()
+    def barge_in(self):
+        """Cut the answer now: the input calls this as the user starts talking.
+
+        The InterruptionFrame that follows empties Pipecat's queues; until it
+        gets here, nothing more is written to the downlink.
+        """
+        self._muted = True
+        self._cut()
+
+    def _on_interruption(self):
+        self._stale_before_id = obj_id()  # audio made before now belongs to the cut answer
+        self._cut()
+        self._muted = False
+
+    def _cut(self):
         downlink = self._downlink
-        active = downlink.queued_ms > 0 or downlink.in_flight_ms > 0
+        active = not self._cut_done and (downlink.queued_ms > 0 or downlink.in_flight_ms > 0)
         dropped_ms = abort_id = None
         if active:
             dropped_ms = downlink.flush()
             abort_id = self._link.abort(resume_seq=downlink.sequence_number)
+            self._cut_done = True
         now_s = self._clock()
         for record in list(self._timeline.answers):
             record.interrupted_s = now_s

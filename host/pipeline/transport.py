@@ -5,7 +5,8 @@ the session's sink through `feed`) becomes InputAudioRawFrame. Turn taking
 happens here: host/pipeline/turn.py's EndOfTurn over Silero or WebRTC VAD
 (in an executor) in always-listening mode, or the device's push-to-talk
 button (DeviceState listening -> thinking, from the session's SRTCP) which
-ends the turn at once. A turn start pushes VADUserStartedSpeakingFrame and
+ends the turn at once; there the VAD only decides whether the turn held any
+voice (recognition starts when it does; a silent press is "nothing"). A turn start pushes VADUserStartedSpeakingFrame and
 UserStartedSpeakingFrame and broadcasts an InterruptionFrame (barge-in); a
 turn end pushes VADUserStoppedSpeakingFrame, UserStoppedSpeakingFrame and
 UserTurnEndedFrame, and tells the device "heard".
@@ -56,7 +57,9 @@ class PipitInput(BaseInputTransport):
         self._fed_ms = 0                  # stream time of the end of the audio fed to the detector
         self._state = None                # the device's last DeviceState
         self.record = None                # the turn being listened to
+        self._voiced = False              # push-to-talk: the VAD found voice in this turn
         self.dropped_chunks = 0           # audio that came before the pipeline started
+        self.on_barge_in = None           # called at each turn start (PipitOutput.barge_in)
 
     def feed(self, pcm):
         """Uplink PCM from the gateway (sync, on the event loop)."""
@@ -106,22 +109,36 @@ class PipitInput(BaseInputTransport):
     async def _on_audio(self, pcm):
         now_s = self._clock()
         await self.push_frame(InputAudioRawFrame(pcm, SAMPLE_RATE_HZ, 1))
-        if self.push_to_talk:
-            return
         loop = asyncio.get_running_loop()
         events = await loop.run_in_executor(None, self.detector.feed, pcm)
         self._fed_ms += len(pcm) // _BYTES_PER_MS
         for event in events:
-            at_s = lambda stream_ms: now_s - (self._fed_ms - stream_ms) / 1000.0
-            if isinstance(event, SpeechStarted):
-                if self._state is not None and self._state.half_duplex and self._state.state == "speaking":
-                    continue  # the device hears itself: not a turn
-                await self._begin(self._timeline.start("vad", speech_started_s=at_s(event.detected_ms)))
+            if self.push_to_talk:
+                await self._voice_in_push_to_talk(event)
+            elif isinstance(event, SpeechStarted):
+                await self._vad_start(self._stream_time_s(now_s, event.detected_ms))
             elif isinstance(event, TurnEnded) and self.record is not None:
-                record = self.record
-                record.speech_ended_s = at_s(event.end_ms)
-                record.end_of_turn_s = now_s
+                self.record.speech_ended_s = self._stream_time_s(now_s, event.end_ms)
+                self.record.end_of_turn_s = now_s
                 await self._end((event.detected_ms - event.end_ms) / 1000.0)
+
+    def _stream_time_s(self, now_s, stream_ms):
+        """Clock time of a stream time, now_s being the end of the audio fed."""
+        return now_s - (self._fed_ms - stream_ms) / 1000.0
+
+    async def _vad_start(self, detected_s):
+        state = self._state
+        if state is not None and state.half_duplex and state.state == "speaking":
+            return  # the device hears itself: not a turn
+        await self._begin(self._timeline.start("vad", speech_started_s=detected_s))
+
+    async def _voice_in_push_to_talk(self, event):
+        # The button makes the turn; the VAD only says whether it held any voice,
+        # and recognition starts (with its pre-roll) once it does.
+        if isinstance(event, SpeechStarted) and self.record is not None and not self._voiced:
+            self._voiced = True
+            await self.push_frame(VADUserStartedSpeakingFrame(
+                start_secs=self.detector.start_ms / 1000.0))
 
     async def _on_device_state(self, message):
         now_s = self._clock()
@@ -130,25 +147,30 @@ class PipitInput(BaseInputTransport):
         if message.state == "listening" and (self.record is None or self.record.turn != message.turn):
             self.detector.reset()
             self._fed_ms = 0
+            self._voiced = False
             await self._begin(self._timeline.start(PUSH_TO_TALK, turn=message.turn,
-                                                   speech_started_s=now_s))
+                                                   speech_started_s=now_s), vad_frame=False)
         elif message.state == "thinking" and self.record is not None:
             self.record.speech_ended_s = self.record.end_of_turn_s = now_s
-            await self._end(0.0)
+            await self._end(0.0, heard_speech=self._voiced)
 
-    async def _begin(self, record):
+    async def _begin(self, record, vad_frame=True):
         self.record = record
-        await self.push_frame(VADUserStartedSpeakingFrame(
-            start_secs=self.detector.start_ms / 1000.0))
+        if self.on_barge_in is not None:
+            self.on_barge_in()  # cut the answer before the frames below reach the output
+        if vad_frame:
+            await self.push_frame(VADUserStartedSpeakingFrame(
+                start_secs=self.detector.start_ms / 1000.0))
         await self.push_frame(UserStartedSpeakingFrame())
         # Whatever the pipeline was saying or about to say is out of date now.
         await self.broadcast_interruption()
 
-    async def _end(self, stop_s):
+    async def _end(self, stop_s, heard_speech=True):
         record, self.record = self.record, None
-        await self.push_frame(VADUserStoppedSpeakingFrame(stop_secs=stop_s))
+        if heard_speech:
+            await self.push_frame(VADUserStoppedSpeakingFrame(stop_secs=stop_s))
         await self.push_frame(UserStoppedSpeakingFrame())
-        await self.push_frame(UserTurnEndedFrame(record=record))
+        await self.push_frame(UserTurnEndedFrame(record=record, heard_speech=heard_speech))
         self._link.turn_event("heard", record.turn)
 
 
@@ -162,6 +184,7 @@ class PipitTransport(BaseTransport):
                                  name="pipit-input")
         self._output = PipitOutput(params, served.downlink, timeline, link, clock=clock,
                                    name="pipit-output")
+        self._input.on_barge_in = self._output.barge_in
 
     def input(self):
         return self._input
