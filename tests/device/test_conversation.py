@@ -304,3 +304,12 @@ def test_same_transitions_under_micropython():
                              cwd=str(REPO_ROOT), check=True).stdout
     assert micro == cpython
     assert "abort True listening True 1 1" in micro
+
+
+def test_the_documented_app_examples_are_what_the_code_builds():
+    from device import rtcp_app
+    protocol = (REPO_ROOT / "docs" / "protocol.md").read_text()
+    for message in (rtcp_app.DeviceState(0x11223344, "speaking", "push_to_talk", 513, True),
+                    rtcp_app.Abort(0x55667788, 7, 65535), rtcp_app.TurnEvent(0x55667788, "answering", 513),
+                    rtcp_app.Volume(0x55667788, 35, 42)):
+        assert "`%s`" % message.to_packet().to_bytes().hex(" ") in protocol, message
