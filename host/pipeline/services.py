@@ -65,6 +65,11 @@ class TimedOpenAILLMService(OpenAILLMService):
         return AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=self._timeout_s,
                            max_retries=0)
 
+    async def cleanup(self):
+        """Close the HTTP client on the loop that made it (not later, from the GC)."""
+        await super().cleanup()
+        await self._client.close()
+
 
 def make_llm(llm):
     """Pipecat's OpenAI LLM service for [llm]."""
