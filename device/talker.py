@@ -33,7 +33,7 @@ from device.volume import VolumeControl
 TICK_MS = 10
 STATE_REPEATS = 3
 STATE_REPEAT_MS = 20
-HISTORY_MAX = 64  # state changes kept for stats (the count goes on in `changes`)
+HISTORY_MAX = 64  # states, aborts and presses kept for stats (counts go on in Conversation)
 
 
 class TalkerStats:
@@ -68,7 +68,7 @@ class Talker:
         self.button = button
         self.history = [(self.conversation.state, now)]
         self.aborts = []  # (abort_id, ticks_ms, ms of audio dropped), newest last
-        self.presses = []  # [press ticks_ms, release ticks_ms or None]
+        self.presses = []  # [press ticks_ms, release ticks_ms or None], newest last
         self._volume_ids = RecentIds()
         self._sent_key = None
         self._repeats_left = 0
@@ -119,6 +119,8 @@ class Talker:
             self._held = not self._held
             if self._held:
                 self.presses.append([now, None])
+                if len(self.presses) > HISTORY_MAX:
+                    self.presses.pop(0)
                 self._after(self.conversation.press(now))
             else:
                 if self.presses:
