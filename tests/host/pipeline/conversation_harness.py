@@ -66,17 +66,20 @@ class Board:
             self.packets.append((now_s, seq, bool(clear[1] & 0x80), self.decoder.decode(clear[12:])))
 
     async def speak(self, pcm):
-        """Stream PCM as 20 ms packets, paced in real time (continuing the stream's clock)."""
+        """Stream PCM as 20 ms packets, paced in real time; return each packet's send time."""
         now_s = time.monotonic()
         if self._next_send_s is None or self._next_send_s < now_s - FRAME_S:
             self._next_send_s = now_s
+        sent_s = []
         for start in range(0, len(pcm), FRAME_BYTES):
             frame = pcm[start:start + FRAME_BYTES].ljust(FRAME_BYTES, b"\0")
             delay_s = self._next_send_s - time.monotonic()
             if delay_s > 0:
                 await asyncio.sleep(delay_s)  # pacing the microphone, not synchronising
             self.double.send(*self.double.packets([frame]))
+            sent_s.append(time.monotonic())
             self._next_send_s += FRAME_S
+        return sent_s
 
     async def silence(self, ms):
         """Stream ms of digital silence."""
@@ -118,6 +121,14 @@ class Board:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         self.double.close()
+
+
+def voice_end_s(pcm, sent_s, threshold=300):
+    """When the board sent the end of the last sample above threshold (the true end of speech)."""
+    samples = np.abs(np.frombuffer(pcm, dtype="<i2").astype(np.int32))
+    last = int(np.nonzero(samples > threshold)[0][-1])
+    frame = last // (FRAME_BYTES // 2)
+    return sent_s[frame] - FRAME_S + (last % (FRAME_BYTES // 2) + 1) / 16000
 
 
 def rms(pcm):

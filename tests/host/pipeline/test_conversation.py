@@ -14,7 +14,7 @@ from host.pipeline.asr import Recognizer
 from host.pipeline.config import from_dict
 from host.pipeline.stt import PocketsphinxSTTService
 from host.pipeline.tts import EspeakTts
-from tests.host.pipeline.conversation_harness import FRAME_S, rms, talking, wait_until
+from tests.host.pipeline.conversation_harness import FRAME_S, rms, talking, voice_end_s, wait_until
 
 TIMEOUT_S = 60.0
 
@@ -36,10 +36,15 @@ def test_a_spoken_question_is_answered_on_the_downlink_with_its_timeline(spoken)
 
     async def scenario():
         async with talking(from_dict({})) as talk:
-            await talk.board.speak(question)
+            sent_s = await talk.board.speak(question)
             await talk.board.silence(600)
             record = await talk.wait_turn(1)
             _report("vad", record)
+            await wait_until(lambda: talk.board.packets, "the first answer packet")
+            print("board: last voiced sample sent -> first answer packet received %.0f ms; "
+                  "VAD's end of speech was %.0f ms after the true one" % (
+                      (talk.board.packets[0][0] - voice_end_s(question, sent_s)) * 1000,
+                      (record.speech_ended_s - voice_end_s(question, sent_s)) * 1000))
             assert record.outcome == "answered", record
             assert (record.transcript, record.transcript_source) == ("what time is it", "grammar")
             assert record.reply_source == "intent" and record.intent == "time"
