@@ -15,11 +15,16 @@ answering, done/nothing) and whether the speaker is busy. Every input takes
 now_ms (ticks) so that the machine can give up on a gateway that went quiet
 (stall_timeout_ms) without reading a clock itself.
 
-Turns are numbered by the gateway. An event for a turn older than the
-current one, or one that does not move the current turn forward (a repeat:
-every TurnEvent is sent three times), is ignored. A turn the device cut
-short (button, `listen`, `stop`, Abort) is finished for the device: late
-events of that turn are ignored too. Abort ids act once.
+Turn numbers (16 bits): in always_listening the gateway numbers the turns
+(its VAD finds them) and the device adopts any newer number; in push_to_talk
+the user starts each turn, so the device numbers it: a press, a `listen` or
+an Abort that starts listening makes it current + 1, announced in the
+DeviceState `listening`, and the gateway's events for it carry that number.
+An event for a turn older than the current one, or one that does not move
+the current turn forward (a repeat: every TurnEvent is sent three times), is
+ignored. A turn the device cut short (button, `listen`, `stop`, Abort) is
+finished for the device: late events of that turn are ignored too. Abort ids
+act once.
 
 Outputs: `state`, `sending` (should the uplink send), the return value of
 the inputs that may drop an answer (True: flush playback now), `turn`,
@@ -74,8 +79,8 @@ class Conversation:
         self.state = IDLE
         self.since_ms = now_ms   # when the state was entered
         self.changes = 0         # state changes so far
-        self.turn = None         # the gateway's number of the current turn; None before any
-        self.turns = 0           # turns the gateway told the device about
+        self.turn = None         # number of the current turn; None before any
+        self.turns = 0           # turns started (push-to-talk) or announced by the gateway
         self.aborts = 0          # barge-in aborts obeyed
         self.ignored = 0         # turn events and aborts that did nothing (repeats, old turns)
         self.stall_timeout_ms = stall_timeout_ms
@@ -147,10 +152,21 @@ class Conversation:
         return flush
 
     def _start_listening(self, now_ms):
-        flush = self._cut_short()
+        """A new user turn, unless one is being captured already; True: flush."""
+        flush = False
+        if self.state != LISTENING:
+            flush = self._cut_short()
+            self._new_turn()
         self._accepted_at_listen = self._accepted
         self._update(now_ms)
         return flush
+
+    def _new_turn(self):
+        # Push-to-talk: the device numbers the turn the user starts.
+        if self.mode == PUSH_TO_TALK:
+            self.turn = 1 if self.turn is None else (self.turn + 1) & 0xFFFF
+            self.turns += 1
+            self._rank = _NONE
 
     def _cut_short(self):
         """The current turn is over for the device; True if an answer must be dropped."""
@@ -189,10 +205,9 @@ class Conversation:
             self.ignored += 1
             return False
         self.aborts += 1
-        self._cut_short()
+        self._start_listening(now_ms)
         self._playing = False
         self._listen = True
-        self._accepted_at_listen = self._accepted
         self._update(now_ms)
         return True
 

@@ -80,7 +80,7 @@ def test_a_provisioned_device_listens_answers_obeys_commands_and_reports_its_sta
     assert figures["volume"] == {"volume_pct": 50}
     assert figures["history"][:5] == ["idle", "listening", "thinking", "speaking", "idle"]
     conversation = figures["telemetry"]["conversation"]
-    assert conversation == {"state": "idle", "mode": "always_listening", "turns": 1, "aborts": 0,
+    assert conversation == {"state": "idle", "mode": "always_listening", "turns": 2, "aborts": 0,
                             "app_malformed": 0}
     # Played at volume 50 (-12 dB): a quarter of the tone's amplitude (Opus, so roughly).
     played = np.array(read_samples(speaker_path), dtype=np.float64)

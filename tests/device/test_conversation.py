@@ -117,6 +117,32 @@ def test_stop_ends_listening_and_speaking_now():
     assert c.turn_event("done", 1, 50) is False  # the stopped turn is over
 
 
+def test_push_to_talk_numbers_the_turns_the_user_starts():
+    c = ptt()
+    c.press(0)
+    assert (c.turn, c.turns) == (1, 1)  # announced in DeviceState listening
+    c.release(100)
+    for event in ("heard", "answering", "done"):
+        assert c.turn_event(event, 1, 200) is True
+    c.listen(300)
+    assert (c.turn, c.turns) == (2, 2)
+    assert c.turn_event("heard", 1, 310) is False  # the last turn's
+    assert c.turn_event("heard", 2, 320) is True and c.state == THINKING
+    c.press(400)  # a barge-in over turn 2 starts turn 3
+    assert c.turn == 3
+    c.listen(410)  # already listening: the same turn goes on
+    assert (c.turn, c.turns) == (3, 3)
+
+
+def test_always_listening_takes_the_gateways_numbers():
+    c = always()
+    c.turn_event("heard", 7, 0)
+    c.press(10)
+    c.abort(1, 20)
+    assert (c.turn, c.turns) == (7, 1)
+    assert c.turn_event("heard", 8, 30) is True and c.turn == 8
+
+
 # -- always listening ---------------------------------------------------------
 
 def test_always_listening_streams_and_the_gateway_decides_the_turns():
@@ -287,7 +313,7 @@ log = []
 steps = [("press", ()), ("turn_event", ("heard", 1)), ("release", ()),
          ("turn_event", ("answering", 1)), ("turn_event", ("heard", 1)), ("playout_started", ()),
          ("press", ()), ("turn_event", ("done", 1)), ("release", ()), ("abort", (9,)), ("abort", (9,)),
-         ("turn_event", ("heard", 2)), ("turn_event", ("nothing", 2)), ("listen", ()), ("tick", ()),
+         ("turn_event", ("heard", 3)), ("turn_event", ("nothing", 3)), ("listen", ()), ("tick", ()),
          ("turn_event", ("answering", 0xFFFF)), ("stop", ()), ("session_lost", ())]
 now = 0
 for name, args in steps:
@@ -303,7 +329,7 @@ def test_same_transitions_under_micropython():
     cpython = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
                              cwd=str(REPO_ROOT), check=True).stdout
     assert micro == cpython
-    assert "abort True listening True 1 1" in micro
+    assert "abort True listening True 3 1" in micro and "listen False listening True 4 1" in micro
 
 
 def test_the_documented_app_examples_are_what_the_code_builds():
