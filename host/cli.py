@@ -132,6 +132,8 @@ def build_parser():
     gateway.add_argument("--duration-s", type=float, help="stop after this many seconds")
     gateway.set_defaults(func=cmd_gateway)
     _add_broker_and_fleet(verbs)
+    from host import cli_flash
+    cli_flash.register(verbs, device_verbs, run)
     return parser
 
 
