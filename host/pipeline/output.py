@@ -108,27 +108,35 @@ class PipitOutput(BaseOutputTransport):
             self._link.turn_event("nothing", record.turn)
             self._timeline.close(record, "error" if record.error else "nothing")
 
-    def barge_in(self):
+    def barge_in(self, abort=True):
         """Cut the answer now: the input calls this as the user starts talking.
 
-        The InterruptionFrame that follows empties Pipecat's queues; until it
-        gets here, nothing more is written to the downlink.
+        abort=False when the device has dropped the answer itself (its button,
+        a `listen` or `stop`): then it gets no Abort, which would start it
+        listening again. The InterruptionFrame that follows empties Pipecat's
+        queues; until it gets here, nothing more is written to the downlink.
         """
         self._muted = True
-        self._cut()
+        self._cut(abort)
+
+    def answer_active(self):
+        """True while an answer is being made, queued or in flight."""
+        downlink = self._downlink
+        return bool(self._timeline.answers) or downlink.queued_ms > 0 or downlink.in_flight_ms > 0
 
     def _on_interruption(self):
         self._stale_before_id = obj_id()  # audio made before now belongs to the cut answer
         self._cut()
         self._muted = False
 
-    def _cut(self):
+    def _cut(self, abort=True):
         downlink = self._downlink
         active = not self._cut_done and (downlink.queued_ms > 0 or downlink.in_flight_ms > 0)
         dropped_ms = abort_id = None
         if active:
             dropped_ms = downlink.flush()
-            abort_id = self._link.abort(resume_seq=downlink.sequence_number)
+            if abort:
+                abort_id = self._link.abort(resume_seq=downlink.sequence_number)
             self._cut_done = True
         now_s = self._clock()
         for record in list(self._timeline.answers):

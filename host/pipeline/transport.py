@@ -6,7 +6,9 @@ happens here: host/pipeline/turn.py's EndOfTurn over Silero or WebRTC VAD
 (in an executor) in always-listening mode, or the device's push-to-talk
 button (DeviceState listening -> thinking, from the session's SRTCP) which
 ends the turn at once; there the VAD only decides whether the turn held any
-voice (recognition starts when it does; a silent press is "nothing"). A turn start pushes VADUserStartedSpeakingFrame and
+voice (recognition starts when it does; a silent press is "nothing"). A
+DeviceState `listening` or `idle` while an answer is going means the device
+dropped it itself: the downlink is cut without an Abort (docs/protocol.md). A turn start pushes VADUserStartedSpeakingFrame and
 UserStartedSpeakingFrame and broadcasts an InterruptionFrame (barge-in); a
 turn end pushes VADUserStoppedSpeakingFrame, UserStoppedSpeakingFrame and
 UserTurnEndedFrame, and tells the device "heard".
@@ -60,6 +62,7 @@ class PipitInput(BaseInputTransport):
         self._voiced = False              # push-to-talk: the VAD found voice in this turn
         self.dropped_chunks = 0           # audio that came before the pipeline started
         self.on_barge_in = None           # called at each turn start (PipitOutput.barge_in)
+        self.answer_active = None         # PipitOutput.answer_active
 
     def feed(self, pcm):
         """Uplink PCM from the gateway (sync, on the event loop)."""
@@ -142,22 +145,29 @@ class PipitInput(BaseInputTransport):
 
     async def _on_device_state(self, message):
         now_s = self._clock()
-        if message.mode != PUSH_TO_TALK:
-            return
-        if message.state == "listening" and (self.record is None or self.record.turn != message.turn):
+        push_to_talk = message.mode == PUSH_TO_TALK
+        if push_to_talk and message.state == "listening" and (
+                self.record is None or self.record.turn != message.turn):
             self.detector.reset()
             self._fed_ms = 0
             self._voiced = False
+            # The device dropped what it was playing when the button went down.
             await self._begin(self._timeline.start(PUSH_TO_TALK, turn=message.turn,
-                                                   speech_started_s=now_s), vad_frame=False)
-        elif message.state == "thinking" and self.record is not None:
+                                                   speech_started_s=now_s),
+                              vad_frame=False, abort=False)
+        elif push_to_talk and message.state == "thinking" and self.record is not None:
             self.record.speech_ended_s = self.record.end_of_turn_s = now_s
             await self._end(0.0, heard_speech=self._voiced)
+        elif message.state in ("listening", "idle") and self.answer_active is not None \
+                and self.answer_active():
+            # The device cut the answer itself (button, `listen`, `stop`): stop sending it.
+            self.on_barge_in(abort=False)
+            await self.broadcast_interruption()
 
-    async def _begin(self, record, vad_frame=True):
+    async def _begin(self, record, vad_frame=True, abort=True):
         self.record = record
         if self.on_barge_in is not None:
-            self.on_barge_in()  # cut the answer before the frames below reach the output
+            self.on_barge_in(abort=abort)  # cut the answer before the frames below reach the output
         if vad_frame:
             await self.push_frame(VADUserStartedSpeakingFrame(
                 start_secs=self.detector.start_ms / 1000.0))
@@ -185,6 +195,7 @@ class PipitTransport(BaseTransport):
         self._output = PipitOutput(params, served.downlink, timeline, link, clock=clock,
                                    name="pipit-output")
         self._input.on_barge_in = self._output.barge_in
+        self._input.answer_active = self._output.answer_active
 
     def input(self):
         return self._input
