@@ -122,7 +122,8 @@ class PipitOutput(BaseOutputTransport):
     def answer_active(self):
         """True while an answer is being made, queued or in flight."""
         downlink = self._downlink
-        return bool(self._timeline.answers) or downlink.queued_ms > 0 or downlink.in_flight_ms > 0
+        in_flight = downlink.in_flight_ms > 0 and not self._cut_done  # a cut answer's tail is the device's
+        return bool(self._timeline.answers) or downlink.queued_ms > 0 or in_flight
 
     def _on_interruption(self):
         self._stale_before_id = obj_id()  # audio made before now belongs to the cut answer
