@@ -8,10 +8,12 @@ button (DeviceState listening -> thinking, from the session's SRTCP) which
 ends the turn at once; there the VAD only decides whether the turn held any
 voice (recognition starts when it does; a silent press is "nothing"). A
 DeviceState `listening` or `idle` while an answer is going means the device
-dropped it itself: the downlink is cut without an Abort (docs/protocol.md). A turn start pushes VADUserStartedSpeakingFrame and
-UserStartedSpeakingFrame and broadcasts an InterruptionFrame (barge-in); a
-turn end pushes VADUserStoppedSpeakingFrame, UserStoppedSpeakingFrame and
-UserTurnEndedFrame, and tells the device "heard".
+dropped it itself: the downlink is cut without an Abort (docs/protocol.md).
+
+A turn start cuts the answer (PipitOutput.barge_in), pushes
+VADUserStartedSpeakingFrame and UserStartedSpeakingFrame and broadcasts an
+InterruptionFrame; a turn end pushes VADUserStoppedSpeakingFrame,
+UserStoppedSpeakingFrame and UserTurnEndedFrame, and tells the device "heard".
 
 Output (`PipitOutput`, host/pipeline/output.py): answer audio to the
 session's DownlinkSender.
