@@ -25,6 +25,11 @@ import termios
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 FRIENDLY_PROMPT = b">>> "
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
+# Printed by the prelude once the board is set up (filesystem mounted): from then
+# on SIGINT is a KeyboardInterrupt, not the end of the process, and a Ctrl-C can
+# no longer leave a REPL without the board's filesystem, so input held back
+# until now is delivered.
+READY_MARK = b"\x1bPIPIT-READY\x1b"
 
 _PRELUDE = """
 import sys, vfs, os, time
@@ -46,6 +51,7 @@ class _Machine:
         return %(unique_id)r
 sys.modules['machine'] = _Machine()
 del _Machine
+sys.stdout.write('\\x1bPIPIT-READY\\x1b')
 """
 _RUN_MAIN = """
 for _script in ('boot.py', 'main.py'):

@@ -23,17 +23,19 @@ import argparse
 import os
 import select
 import sys
+import time
 import tty
 from pathlib import Path
 
 from tools import slip
 from tools.esp_chips import chip_profile
 from tools.esp_rom import RomLoader
-from tools.mpy_board import RAW_BANNER, SOFT_REBOOT, MicroPythonProcess, ReplModeTracker
+from tools.mpy_board import RAW_BANNER, READY_MARK, SOFT_REBOOT, MicroPythonProcess, ReplModeTracker
 from tools.virtual_flash import VirtualFlash, boot_image_header
 
 SIZE_SUFFIXES = {"KB": 1 << 10, "MB": 1 << 20}
 POLL_S = 0.05
+HALT_REPEAT_S = 0.5
 
 
 def parse_size(text):
@@ -64,6 +66,10 @@ class VirtualBoard:
         self._gate = None  # while restarting into the raw REPL: output held until the banner
         self._unplug_after = None
         self.dropped_output_bytes = 0
+        self._halt_message = b""
+        self._halt_next_s = 0.0
+        self._booting = None
+        self._held = b""
 
     # --- the cable ------------------------------------------------------------
 
@@ -116,8 +122,10 @@ class VirtualBoard:
         self.send(b"ESP-ROM:virtual\r\nrst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n")
         problem = self._firmware_problem()
         if problem:
+            # As a real chip: the watchdog resets it and the ROM says so again, and again.
             self.mode = "halted"
-            self.send(problem.encode() + b"\r\n")
+            self._halt_message = problem.encode() + b"\r\n"
+            self._halt_next_s = 0.0
             return
         self._start_child(run_main=True)
 
@@ -136,12 +144,17 @@ class VirtualBoard:
         self.mode = "micropython"
         self.repl = ReplModeTracker()
         self.child = MicroPythonProcess(self.micropython, self.directory / "fs", run_main)
+        # Until the child is ready, what the host sends waits here (a UART's receive buffer).
+        self._held = b""
+        self._booting = b""
 
     def _stop_child(self):
         if self.child is not None:
             self.child.kill()
             self.child = None
         self._gate = None
+        self._booting = None
+        self._held = b""
 
     def _soft_reboot(self):
         raw = self.repl.raw
@@ -152,7 +165,7 @@ class VirtualBoard:
         if raw:
             self.repl.raw = True
             self._gate = b""
-            self.child.write(b"\r\x01")
+            self._held = b"\r\x01" + self._held
 
     # --- traffic ----------------------------------------------------------------
 
@@ -170,10 +183,22 @@ class VirtualBoard:
             if self.rom.leave:
                 self.power_on(download=False)
         elif self.mode == "micropython":
-            self.child.write(data)
+            if self._booting is not None:
+                self._held += data
+            else:
+                self.child.write(data)
 
     def from_child(self, data):
         """Bytes MicroPython printed."""
+        if self._booting is not None:
+            self._booting += data
+            at = self._booting.find(READY_MARK)
+            if at < 0:
+                return
+            data, self._booting = self._booting[:at] + self._booting[at + len(READY_MARK):], None
+            held, self._held = self._held, b""
+            if held:
+                self.child.write(held)
         if self._gate is not None:
             self._gate += data
             at = self._gate.find(RAW_BANNER)
@@ -226,6 +251,9 @@ class VirtualBoard:
         if self.child is not None:
             fds += [self.child.fd] + ([self.child.reset_read] if self.child.reset_open else [])
         ready = select.select(fds, [], [], POLL_S)[0]
+        if self.mode == "halted" and time.monotonic() >= self._halt_next_s:
+            self._halt_next_s = time.monotonic() + HALT_REPEAT_S
+            self.send(self._halt_message)
         if control_fd in ready:
             line = os.read(control_fd, 4096).decode(errors="replace")
             if not line:

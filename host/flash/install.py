@@ -10,6 +10,8 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
+from queue import Empty, Queue
 from pathlib import Path, PurePosixPath
 
 from host.flash.app_bundle import write_tree
@@ -17,7 +19,8 @@ from host.flash.errors import FlashError
 
 STEP = "install app"
 RESET_STEP = "reset board"
-MPREMOTE_TIMEOUT_S = 300
+# No output from mpremote for this long means the board does not answer.
+STALL_S = 20.0
 # Runs on the board: forget the old main.py and make the folders the app needs.
 _PREPARE = """import os
 try:
@@ -98,22 +101,42 @@ def _diagnose(output):
             "the copy starts over and main.py is written only once every file checks out")
 
 
-def run_mpremote(settings, commands, on_line=lambda line: None):
-    """Run one mpremote invocation; its output, or FlashError."""
+def _lines(process, stall_s):
+    """The process's output lines; None once it has said nothing for stall_s."""
+    queue = Queue()
+    threading.Thread(target=lambda: [queue.put(line) for line in process.stdout] + [queue.put("")],
+                     daemon=True).start()
+    while True:
+        try:
+            line = queue.get(timeout=stall_s)
+        except Empty:
+            yield None
+            return
+        if not line:
+            return
+        yield line
+
+
+def run_mpremote(settings, commands, on_line=lambda line: None, stall_s=STALL_S):
+    """Run one mpremote invocation; its output, or FlashError.
+
+    mpremote waits without a deadline on a board that never shows a raw REPL
+    prompt (on a pty it blocks in read), so silence for stall_s ends it.
+    """
     argv = mpremote_base(settings) + chain(commands)
     try:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     except OSError as error:
         raise FlashError(STEP, "cannot start mpremote: %s" % error, "run ./run setup")
     lines = []
-    for line in process.stdout:
+    for line in _lines(process, stall_s):
+        if line is None:
+            process.kill()
+            process.wait()
+            raise FlashError(STEP, *_diagnose("could not enter raw repl: no answer for %.0f s" % stall_s))
         lines.append(line)
         on_line(line)
-    try:
-        process.wait(timeout=MPREMOTE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise FlashError(STEP, "mpremote did not finish in %d s" % MPREMOTE_TIMEOUT_S, "check the cable")
+    process.wait()
     output = "".join(lines)
     if process.returncode != 0:
         raise FlashError(STEP, *_diagnose(output))
