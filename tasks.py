@@ -37,10 +37,10 @@ def demo(c):
     c.run(f"{BIN / 'pipit'} demo", pty=False)
 
 
-@task(help={"only": "run one benchmark: gateway, device"})
+@task(help={"only": "run one benchmark: gateway, device, fleet, flash"})
 def bench(c, only=""):
     """Run the benchmarks; results are written to bench/results/."""
-    names = [only] if only else ["device", "gateway", "fleet"]
+    names = [only] if only else ["device", "gateway", "fleet", "flash"]
     for name in names:
         c.run(f"{BIN / 'python'} -m bench.{name}", pty=False)
 
