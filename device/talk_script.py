@@ -23,6 +23,8 @@ Options:
                                            over and the device has been idle, with nothing
                                            to play, for N ms (default 3000)
     --max-ms N                             stop after N ms whatever happens (default 60000)
+    --stall-timeout-ms N                   give up on a gateway that says nothing about a
+                                           turn for N ms: back to idle (default 15000)
 
 At the end it prints one JSON line: "uplink", "downlink", "conversation"
 (device/talker.py Talker.as_dict), "mic" ({"start_ms", "heard": [[path,
@@ -33,17 +35,18 @@ import asyncio
 import json
 
 from device import session as media_session
-from device.conversation import IDLE, MODES, PUSH_TO_TALK
+from device.conversation import IDLE, MODES, PUSH_TO_TALK, STALL_TIMEOUT_MS
 from device.hal import clock
 from device.hal.net import UdpEndpoint
 from device.hal.virtual import VirtualButton, VirtualMic, VirtualSpeaker
 from device.talker import Talker
 
 USAGE = ("usage: device.talker SESSION.json MIC SPEAKER.wav [--mode push_to_talk|always_listening] "
-         "[--half-duplex] [--press MS:MS[,MS:MS]] [--volume PCT] [--idle-stop-ms N] [--max-ms N]")
+         "[--half-duplex] [--press MS:MS[,MS:MS]] [--volume PCT] [--idle-stop-ms N] [--max-ms N] [--stall-timeout-ms N]")
 _DEFAULTS = {"mode": PUSH_TO_TALK, "half_duplex": False, "presses": [], "volume": 100,
-             "idle_stop_ms": 3000, "max_ms": 60000}
-_INT_OPTIONS = {"--volume": "volume", "--idle-stop-ms": "idle_stop_ms", "--max-ms": "max_ms"}
+             "idle_stop_ms": 3000, "max_ms": 60000, "stall_timeout_ms": STALL_TIMEOUT_MS}
+_INT_OPTIONS = {"--volume": "volume", "--idle-stop-ms": "idle_stop_ms", "--max-ms": "max_ms",
+                "--stall-timeout-ms": "stall_timeout_ms"}
 
 
 def parse_args(argv):
@@ -139,7 +142,8 @@ async def talk(session, mic, speaker, button, options):
     """Run the Talker on the virtual board until idle (or max_ms); return the stats dict."""
     endpoint = UdpEndpoint(session.gateway_host, session.gateway_port)
     talker = Talker(session, mic, endpoint, speaker=speaker, button=button, mode=options["mode"],
-                    half_duplex=options["half_duplex"], volume_pct=options["volume"])
+                    half_duplex=options["half_duplex"], volume_pct=options["volume"],
+                    stall_timeout_ms=options["stall_timeout_ms"])
     started = clock.ticks_ms()
     if button is not None:
         button.start(started)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from device import codec
 from device import session as media_session
+from host.cli_talk import add_talk
 
 
 def host_port(text):
@@ -96,6 +97,8 @@ def build_parser():
     demo.add_argument("--work-dir", help="where to keep the WAV files (default: a temp dir)")
     demo.add_argument("--text", help="what the virtual board says")
     demo.set_defaults(func=cmd_demo)
+
+    add_talk(verbs)
 
     session = verbs.add_parser("session", help="development-mode media sessions")
     session_verbs = session.add_subparsers(dest="session_verb", required=True)

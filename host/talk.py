@@ -1,0 +1,161 @@
+"""`pipit talk`: a whole conversation with a virtual board, on this machine.
+
+The board is the device runtime (`-m device.talker`) in its own process,
+under CPython (Opus) or MicroPython (L16), the way a board would run it: its
+microphone plays the user's utterances at real-time pace, its speaker writes
+what it plays with a timeline. The gateway and one Pipecat conversation
+(host/pipeline/conversation.py) run in this process on 127.0.0.1. At the end
+the gateway's turn records and the board's speaker timeline are joined turn
+by turn (host/talk_report.py).
+"""
+import asyncio
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from device import session as media_session
+from device.hal.virtual import read_timeline
+from host import talk_report, talk_script
+from host.gateway.server import Gateway, GatewaySettings
+from host.loopback import DEFAULT_CODEC
+from host.pipeline.config import Config
+from host.runtimes import REPO_ROOT, device_command, device_env
+from host.sessions import new_session
+
+DEFAULT_QUESTIONS = ("what time is it", "set a timer for ten seconds", "turn the volume up")
+MODES = ("always_listening", "push_to_talk")
+
+
+@dataclass
+class TalkResult:
+    """Everything one conversation left behind."""
+    turns: list                       # talk_report.SpokenTurn, one per utterance
+    records: list                     # every TurnRecord.as_dict() the gateway closed
+    device: dict                      # the board's stats line (device/talk_script.py)
+    gateway: dict                     # the gateway's stats at the end
+    speaker_wav: Path
+    spans_s: list = field(default_factory=list)   # when the board's speaker played
+
+    @property
+    def final_state(self):
+        """The board's conversation state when it stopped."""
+        return self.device["conversation"]["state"]
+
+
+def quiet_pipecat_logs(level="WARNING"):
+    """Pipecat logs through loguru at DEBUG to stderr; keep warnings and errors only."""
+    from loguru import logger
+    logger.remove()
+    logger.add(sys.stderr, level=level)
+
+
+async def _run_board(runtime, argv, timeout_s):
+    process = await asyncio.create_subprocess_exec(
+        *device_command(runtime, "device.talker", argv), env=device_env(runtime),
+        cwd=str(REPO_ROOT), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout_s)
+    except asyncio.TimeoutError:
+        process.kill()
+        await process.wait()
+        raise RuntimeError("board (%s) did not stop within %.0f s" % (runtime, timeout_s))
+    if process.returncode != 0:
+        raise RuntimeError("board (%s) exited %d:\n%s" % (runtime, process.returncode,
+                                                          err.decode(errors="replace")[-3000:]))
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+async def _until_ready(conversation, timeout_s=30.0):
+    """Wait until the pipeline takes audio: a board would lose its first words before."""
+    deadline = time.monotonic() + timeout_s
+    while not conversation.ready:
+        if not conversation.running and conversation._task is not None:
+            raise RuntimeError("talk: the conversation pipeline stopped while starting")
+        if time.monotonic() > deadline:
+            raise RuntimeError("talk: the conversation pipeline was not ready in %.0f s" % timeout_s)
+        await asyncio.sleep(0.01)
+
+
+def _board_argv(session_path, placed, speaker, mode, half_duplex, idle_stop_ms, max_ms,
+                stall_timeout_ms):
+    argv = [session_path, talk_script.mic_argument(placed) or "-", speaker, "--mode", mode,
+            "--idle-stop-ms", str(idle_stop_ms), "--max-ms", str(max_ms),
+            "--stall-timeout-ms", str(stall_timeout_ms)]
+    if mode == "push_to_talk":
+        argv += ["--press", talk_script.button_schedule(placed)]
+    if half_duplex:
+        argv.append("--half-duplex")
+    return argv
+
+
+async def run_talk(utterances, work_dir, runtime="cpython", mode="always_listening", config=None,
+                   half_duplex=False, idle_stop_ms=2500, services=None, on_turn=None,
+                   stall_timeout_ms=15000, during=None):
+    """Run the conversation; return a TalkResult.
+
+    services: session -> {name: Pipecat service} overrides (host/pipeline/conversation.py);
+    during: an async function (gateway, session, conversation) run beside the board, for
+    what happens to the gateway meanwhile (a test removes the session).
+    """
+    from host.pipeline.conversation import Conversations
+    if mode not in MODES:
+        raise ValueError("talk: mode must be one of %s, got %r" % (", ".join(MODES), mode))
+    work_dir = Path(work_dir)
+    placed = talk_script.prepare(utterances, work_dir)
+    config = config or Config()
+    conversations = Conversations(config, on_turn=on_turn, services=services,
+                                  record_directory=str(work_dir))
+    gateway = Gateway(GatewaySettings(host="127.0.0.1", port=0,
+                                      downlink_lead_ms=config.downlink.lead_ms),
+                      conversations.sink_factory)
+    host, port = await gateway.start()
+    speaker = work_dir / ("board-speaker-%s.wav" % runtime)
+    try:
+        session = new_session(host, port, DEFAULT_CODEC[runtime])
+        session_path = work_dir / "session.json"
+        media_session.save(session, session_path)
+        gateway.add_session(session)
+        await _until_ready(conversations.conversations[session.uplink_ssrc])
+        max_ms = talk_script.script_length_ms(placed) + 30000
+        argv = _board_argv(session_path, placed, speaker, mode, half_duplex, idle_stop_ms,
+                           max_ms, stall_timeout_ms)
+        board = _run_board(runtime, argv, max_ms / 1000 + 30)
+        if during is not None:
+            conversation = conversations.conversations[session.uplink_ssrc]
+            device, _ = await asyncio.gather(board, during(gateway, session, conversation))
+        else:
+            device = await board
+        records = conversations.timelines().get(session.uplink_ssrc, [])
+    finally:
+        gateway_stats = await gateway.stop()
+        await conversations.stop()
+    return _join(placed, records, device, gateway_stats, speaker)
+
+
+def _join(placed, records, device, gateway_stats, speaker):
+    now_s = time.monotonic()
+    heard = {str(path): ticks for path, ticks in device["mic"]["heard"]}
+    utterances_s = []
+    for item in placed:
+        started_s = talk_report.unwrap_ticks_ms(heard[str(item.path)], now_s)
+        utterances_s.append((started_s + item.speech_start_ms / 1000.0,
+                             started_s + item.speech_end_ms / 1000.0))
+    timeline = Path(str(speaker) + ".timeline")
+    rows = read_timeline(str(timeline)) if timeline.exists() else []
+    spans = talk_report.speaker_spans_s(rows, now_s)
+    turns = talk_report.match_turns(utterances_s, records, spans)
+    return TalkResult(turns, records, device, gateway_stats, speaker, spans)
+
+
+def report_lines(result):
+    """What `pipit talk` prints."""
+    lines = []
+    for turn in result.turns:
+        lines += talk_report.format_turn(turn)
+    downlink = result.device["downlink"]
+    lines.append("board: %s at the end; played %d frames, %d aborts; speaker WAV %s"
+                 % (result.final_state, downlink.get("played", 0), downlink.get("aborts", 0),
+                    result.speaker_wav))
+    return lines
