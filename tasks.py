@@ -33,14 +33,20 @@ def test(c, k="", x=False):
 
 @task
 def demo(c):
-    """The main job: the media demo on the virtual board (see README)."""
+    """The main job: talk to the companion through the virtual board (pipit talk)."""
+    c.run(f"{BIN / 'pipit'} talk", pty=False)
+
+
+@task
+def media(c):
+    """The media-path demo: speech streamed to the gateway, recorded and scored (pipit demo)."""
     c.run(f"{BIN / 'pipit'} demo", pty=False)
 
 
-@task(help={"only": "run one benchmark: gateway, device, fleet, flash"})
+@task(help={"only": "run one benchmark: gateway, device, fleet, flash, conversation"})
 def bench(c, only=""):
     """Run the benchmarks; results are written to bench/results/."""
-    names = [only] if only else ["device", "gateway", "fleet", "flash"]
+    names = [only] if only else ["device", "gateway", "fleet", "flash", "conversation"]
     for name in names:
         c.run(f"{BIN / 'python'} -m bench.{name}", pty=False)
 
