@@ -178,15 +178,28 @@ def cmd_revoke(args):
     return 0
 
 
+def _conversation_config(args):
+    if args.record_only:
+        return None
+    from host.pipeline.config import Config, ConfigError, load
+    from host.talk import quiet_pipecat_logs
+    quiet_pipecat_logs()
+    try:
+        return load(args.config) if args.config else Config()
+    except ConfigError as error:
+        raise SystemExit("pipit fleet serve: %s" % error)
+
+
 def cmd_serve(args):
     from host.fleet.runner import serve_fleet
     stop = asyncio.Event()
+    config = _conversation_config(args)
 
     async def main():
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         await serve_fleet(_paths(args), args.gateway_listen, args.advertise, stop,
-                          on_ready=lambda text: print(text, flush=True))
+                          on_ready=lambda text: print(text, flush=True), conversation_config=config)
     asyncio.run(main())
     return 0

@@ -18,7 +18,7 @@ from pathlib import Path
 from device import session as media_session
 from device.hal.virtual import read_timeline
 from host import talk_report, talk_script
-from host.gateway.server import Gateway, GatewaySettings
+from host.gateway.server import Gateway
 from host.loopback import DEFAULT_CODEC
 from host.pipeline.config import Config
 from host.runtimes import REPO_ROOT, device_command, device_env
@@ -99,7 +99,7 @@ async def run_talk(utterances, work_dir, runtime="cpython", mode="always_listeni
     during: an async function (gateway, session, conversation) run beside the board, for
     what happens to the gateway meanwhile (a test removes the session).
     """
-    from host.pipeline.conversation import Conversations
+    from host.pipeline.conversation import Conversations, gateway_settings
     if mode not in MODES:
         raise ValueError("talk: mode must be one of %s, got %r" % (", ".join(MODES), mode))
     work_dir = Path(work_dir)
@@ -107,9 +107,7 @@ async def run_talk(utterances, work_dir, runtime="cpython", mode="always_listeni
     config = config or Config()
     conversations = Conversations(config, on_turn=on_turn, services=services,
                                   record_directory=str(work_dir))
-    gateway = Gateway(GatewaySettings(host="127.0.0.1", port=0,
-                                      downlink_lead_ms=config.downlink.lead_ms),
-                      conversations.sink_factory)
+    gateway = Gateway(gateway_settings(config, "127.0.0.1", 0), conversations.sink_factory)
     host, port = await gateway.start()
     speaker = work_dir / ("board-speaker-%s.wav" % runtime)
     try:

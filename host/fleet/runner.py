@@ -1,8 +1,10 @@
 """`pipit fleet serve`: the fleet service and a gateway in one process.
 
 The single-host setup: one broker (started separately with `pipit broker
-start`), this process granting sessions on its own gateway and recording
-each session to WAV under the state dir.
+start`), this process granting sessions on its own gateway, where each
+session gets a conversation (host/pipeline/conversation.py, configured by
+pipit.toml) and its uplink is recorded to WAV under the state dir; with no
+conversation config the gateway only records.
 """
 from host.fleet import broker as pipit_broker
 from host.fleet.gateways import LocalGateway
@@ -27,14 +29,29 @@ def service_client(info, client_id=SERVICE_CLIENT_ID):
     return host_client(info, "fleet", client_id=client_id, clean_session=False)
 
 
-async def serve_fleet(paths, gateway_listen, advertised_host, stop_event, on_ready=print):
-    """Run until stop_event is set; returns the service counters."""
+def _media(paths, gateway_listen, conversation_config):
+    """(Gateway, Conversations or None) for serve_fleet."""
+    if conversation_config is None:
+        return Gateway(GatewaySettings(host=gateway_listen[0], port=gateway_listen[1]),
+                       sink_factory=wav_sink_factory(paths.recordings)), None
+    from host.pipeline.conversation import Conversations, gateway_settings
+    conversations = Conversations(conversation_config, record_directory=str(paths.recordings))
+    return Gateway(gateway_settings(conversation_config, *gateway_listen),
+                   conversations.sink_factory), conversations
+
+
+async def serve_fleet(paths, gateway_listen, advertised_host, stop_event, on_ready=print,
+                      conversation_config=None):
+    """Run until stop_event is set; returns the service counters.
+
+    conversation_config (host.pipeline.config.Config): talk to every session;
+    None: only record them.
+    """
     info = pipit_broker.broker_info(paths.broker)
     paths.recordings.mkdir(parents=True, exist_ok=True)
     paths.registry.parent.mkdir(parents=True, exist_ok=True)
     registry = open_registry(paths.registry)
-    gateway = Gateway(GatewaySettings(host=gateway_listen[0], port=gateway_listen[1]),
-                      sink_factory=wav_sink_factory(paths.recordings))
+    gateway, conversations = _media(paths, gateway_listen, conversation_config)
     await gateway.start()
     link = LocalGateway("gw-1", gateway, advertised_host)
     service = FleetService(service_client(info), registry, [link])
@@ -46,5 +63,7 @@ async def serve_fleet(paths, gateway_listen, advertised_host, stop_event, on_rea
     finally:
         await service.stop()
         await gateway.stop()
+        if conversations is not None:
+            await conversations.stop()
         registry.close()
     return dict(service.counters)

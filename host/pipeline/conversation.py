@@ -33,6 +33,7 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.workers.runner import WorkerRunner
 
+from host.gateway.server import GatewaySettings
 from host.gateway.wav_sink import WavSink
 from host.pipeline import services as service_factory
 from host.pipeline.agent import PipitAgent, ReplyCollector
@@ -42,6 +43,18 @@ from host.pipeline.timeline import Timeline
 from host.pipeline.transport import SAMPLE_RATE_HZ, PipitTransport
 
 log = logging.getLogger(__name__)
+
+# A push-to-talk board sends nothing between turns; its next packet jumps the
+# RTP clock over the pause. The gateway fills a pause with silence up to this
+# (enough for the VAD to close any turn) instead of up to a minute, which the
+# VAD would have to chew through before the next turn's first word.
+GATEWAY_MAX_GAP_MS = 2000
+
+
+def gateway_settings(config, host="0.0.0.0", port=5004, **overrides):
+    """GatewaySettings for a gateway that runs conversations with this config."""
+    return GatewaySettings(host=host, port=port, downlink_lead_ms=config.downlink.lead_ms,
+                           max_gap_ms=GATEWAY_MAX_GAP_MS, **overrides)
 
 
 class Conversation:

@@ -36,6 +36,16 @@ def state_dir(tmp_path):
     pipit_broker.stop_broker(state / "broker")
 
 
+def _ready(process, marker="fleet service connected"):
+    """Read the process's output until its ready line (EOF: it died, and says why)."""
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if marker in line:
+            return line
+    raise AssertionError("pipit fleet serve ended before it was ready:\n" + "".join(seen))
+
+
 def _list(capsys, state):
     main(["fleet", "list", "--state-dir", str(state)])
     return capsys.readouterr().out
@@ -47,6 +57,7 @@ def test_fleet_cli_lifecycle(state_dir, speech_wav, capsys):
     serve = _pipit("fleet", "serve", "--state-dir", state, "--gateway-listen", "127.0.0.1:0")
     device = None
     try:
+        _ready(serve)  # a device that says hello before the service listens is heard later
         assert main(["fleet", "enroll", "porch-1", "--tag", "outdoor", "--state-dir", state]) == 0
         identity = state_dir / "devices" / "porch-1.json"
         assert identity.stat().st_mode & 0o777 == 0o600

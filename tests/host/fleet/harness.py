@@ -56,7 +56,10 @@ class Inbox:
 class FleetHarness:
     """Fleet service + in-process gateway + registry around a test broker."""
 
-    def __init__(self, broker, tmp_path):
+    def __init__(self, broker, tmp_path, settings=None, sink_factory=None):
+        """settings, sink_factory: the gateway's (default: loopback, a sink that drops audio)."""
+        self._gateway_settings = settings or GatewaySettings(host="127.0.0.1", port=0)
+        self._sink_factory = sink_factory or (lambda session: NullSink())
         self.broker = broker
         self.tmp_path = tmp_path
         self.registry_path = tmp_path / "registry.sqlite"
@@ -67,7 +70,7 @@ class FleetHarness:
         self._processes = []
 
     async def __aenter__(self):
-        self.gateway = Gateway(GatewaySettings(host="127.0.0.1", port=0), sink_factory=lambda s: NullSink())
+        self.gateway = Gateway(self._gateway_settings, sink_factory=self._sink_factory)
         await self.gateway.start()
         self.service = await self._start_service()
         return self
