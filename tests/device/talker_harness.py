@@ -12,7 +12,6 @@ InProcessTalker runs the real device runtime (device/talker.py) on the
 virtual board as tasks of the test's loop, so a test can read its state.
 """
 import asyncio
-import math
 import struct
 import time
 
@@ -25,23 +24,7 @@ from device.wav import WavReader
 from host.gateway import srtp_streams
 from host.gateway.downlink import DownlinkSender
 
-WAIT_S = 15.0
-
-
-async def wait_until(predicate, what, timeout_s=WAIT_S):
-    """Poll predicate on the event loop until it holds; AssertionError after timeout_s."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s" % what)
-        await asyncio.sleep(0.005)
-
-
-def tone_pcm(duration_ms, frequency_hz=440.0, amplitude=8000, rate_hz=16000):
-    """s16le mono sine."""
-    count = rate_hz * duration_ms // 1000
-    return struct.pack("<%dh" % count, *[
-        int(amplitude * math.sin(2 * math.pi * frequency_hz * i / rate_hz)) for i in range(count)])
+from tests.host.gateway.downlink_harness import WAIT_S, tone_pcm, wait_until  # noqa: F401
 
 
 def read_samples(path):

@@ -18,6 +18,7 @@ from device import rtcp, rtcp_app
 from device.codec import make_decoder
 from host.gateway.server import Gateway, GatewaySettings
 from host.pipeline.conversation import Conversations
+from tests.host.gateway import downlink_harness
 from tests.host.gateway.harness import DeviceDouble, make_session
 
 FRAME_BYTES = 640      # 20 ms at 16 kHz mono s16le
@@ -26,12 +27,8 @@ WAIT_S = 20.0
 
 
 async def wait_until(predicate, what, timeout_s=WAIT_S):
-    """Poll predicate on the event loop until it holds; AssertionError after timeout_s."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s" % what)
-        await asyncio.sleep(0.005)
+    """downlink_harness.wait_until with the conversation's longer default."""
+    await downlink_harness.wait_until(predicate, what, timeout_s)
 
 
 class Board:
