@@ -87,7 +87,8 @@ def test_channel_selection_from_a_stereo_buffer():
 
 
 @pytest.mark.parametrize("bits", [32, 16])
-@pytest.mark.parametrize("stereo,channel", [(False, "left"), (True, "left"), (True, "right"), (True, "stereo")])
+@pytest.mark.parametrize("stereo,channel",
+                         [(False, "left"), (True, "left"), (True, "right"), (True, "stereo")])
 def test_every_sample_matches_the_reference(bits, stereo, channel):
     for gain_db in GAINS_DB:
         expected = reference(WORDS32 if bits == 32 else [clip16(w >> 16) for w in WORDS32], bits,
@@ -111,14 +112,16 @@ for bits in (32, 16):
     if bits == 32:
         halves = array.array("h", struct.pack("<%%di" %% len(words), *words))
     else:
-        halves = array.array("h", struct.pack("<%%dh" %% len(words), *[max(-32768, min(32767, w >> 16)) for w in words]))
+        tops = [max(-32768, min(32767, w >> 16)) for w in words]
+        halves = array.array("h", struct.pack("<%%dh" %% len(words), *tops))
     for stereo, channel in ((False, "left"), (True, "left"), (True, "right"), (True, "stereo")):
         for gain_db in %s:
             converter = MonoConverter(bits, stereo, channel, gain_db)
             count = len(words) // (2 if stereo else 1)
             out = array.array("h", bytes(2 * count))
             converter.convert(halves, count, out)
-            results["%%d %%s %%s %%s" %% (bits, stereo, channel, gain_db)] = [list(gain_terms(gain_db)), list(out)]
+            key = "%%d %%s %%s %%s" %% (bits, stereo, channel, gain_db)
+            results[key] = [list(gain_terms(gain_db)), list(out)]
 print(json.dumps(results))
 '''
 
