@@ -2,17 +2,28 @@
 
 A flashed board's main.py runs `device.boot.main(["pipit.json", "board.json"])`:
 its bootstrap file (written by `pipit flash`), its board file, then the
-device runtime. When the runtime returns (a `reboot` command) the board
-restarts. The same entry runs a Raspberry Pi or a laptop under CPython
-(`pipit device run --board ...`, or the systemd unit of
-`pipit device install-service`).
+device runtime. An ESP32 board joins Wi-Fi first, with the bootstrap file's
+wifi_ssid and wifi_password (device/hal/wifi.py); if the link does not come
+up in time the board restarts and tries again. When the runtime returns (a
+`reboot` command) the board restarts. The same entry runs a Raspberry Pi or
+a laptop under CPython (`pipit device run --board ...`, or the systemd unit
+of `pipit device install-service`).
 """
 import asyncio
 import sys
 
 from device import identity as identity_file
 from device.app import DeviceApp
-from device.hal import boards
+from device.hal import boards, wifi
+
+
+def start_board(identity, board, mic_wav=None):
+    """The board's HAL with its network up (Wi-Fi on an ESP32); WifiError if that fails."""
+    hal = boards.make(board, mic_wav)
+    if getattr(hal, "needs_wifi", False):
+        hal.wifi = wifi.connect(identity.wifi_ssid, identity.wifi_password)
+        print("pipit: wifi %r up, %s dBm" % (identity.wifi_ssid, hal.wifi_rssi_dbm()))
+    return hal
 
 
 def main(argv):
@@ -22,7 +33,12 @@ def main(argv):
         return 2
     identity = identity_file.load(argv[0])
     board = boards.load(argv[1])
-    hal = boards.make(board, argv[2] if len(argv) > 2 else None)
+    try:
+        hal = start_board(identity, board, argv[2] if len(argv) > 2 else None)
+    except wifi.WifiError as error:
+        print("pipit: %s; restarting" % error)
+        boards.reset()
+        return 1
     print("pipit: %s on %s, broker %s:%d" % (identity.device_id, board.get("id"),
                                              identity.broker_host, identity.broker_port))
     asyncio.run(DeviceApp(identity, hal).run())

@@ -4,9 +4,11 @@ There is no ESP32 here. Each test runs the real HAL code under the real
 MicroPython unix port with tests/device/fake_esp32/ (copied to a temp dir,
 first on MICROPYPATH): a `machine` that records what the HAL passes to
 machine.I2S and machine.Pin and serves microphone words from a buffer, a
-a `neopixel` that records colours. So this checks the arguments, the sample arithmetic,
-the frame interface, the amplifier pin, the button and the refusals; it
-does not check I2S timing, DMA or anything the ESP32 itself does. None of this has run on real hardware.
+`network` whose station joins the networks the test lists, a `neopixel`
+that records colours. So this checks the arguments, the sample arithmetic,
+the frame interface, the amplifier pin, the button, the refusals and the
+Wi-Fi logic; it does not check I2S timing, DMA, the radio or anything the
+ESP32 itself does. None of this has run on real hardware.
 """
 import json
 import shutil
@@ -293,3 +295,83 @@ def test_the_led_goes_on_and_off(run_esp32):
     assert result["ws2812"] == [off, on, off]
     assert result["apa102"] is True
 
+
+WIFI_SCRIPT = r'''
+import json, network
+from device.hal import wifi
+network.plan["networks"] = {"home": "secret"}
+network.plan["polls_to_connect"] = 3
+network.plan["rssi"] = -61
+result = {}
+link = wifi.connect("home", "secret", timeout_ms=2000, poll_ms=1)
+result["connected"] = [link.connected, link.rssi_dbm(), link.ssid]
+for rssi in (5, -200):
+    network.plan["rssi"] = rssi
+    result.setdefault("clamped", []).append(link.rssi_dbm())
+for ssid, password in (("home", "wrong"), ("cafe", "secret")):
+    try:
+        wifi.connect(ssid, password, timeout_ms=30, poll_ms=1)
+    except wifi.WifiError as error:
+        result.setdefault("errors", []).append(str(error))
+link.wlan.disconnect()
+result["disconnected_rssi"] = link.rssi_dbm()
+try:
+    wifi.connect(None, None)
+except ValueError as error:
+    result["no_ssid"] = str(error)
+result["log"] = network.log
+print(json.dumps(result))
+'''
+
+
+def test_wifi_joins_with_a_deadline_and_names_what_went_wrong(run_esp32):
+    result = run_esp32(WIFI_SCRIPT)
+    assert result["connected"] == [True, -61, "home"]
+    assert result["clamped"] == [0, -127] and result["disconnected_rssi"] is None
+    assert result["errors"] == [
+        "wifi: not connected to 'home' after 30 ms (last status: wrong password)",
+        "wifi: not connected to 'cafe' after 30 ms (last status: no ap found)"]
+    assert result["no_ssid"].startswith("wifi: the bootstrap file has no wifi_ssid")
+    assert result["log"][:3] == [["WLAN", 0], ["active", True], ["connect", "home", "secret"]]
+    assert ["disconnect"] in result["log"]  # a failed attempt stops trying before raising
+
+
+BOOT_SCRIPT = r'''
+import json, machine, network
+from device import boot, identity as identity_file
+from device.hal import wifi
+network.plan["networks"] = {"home": "secret"}
+network.plan["polls_to_connect"] = 2
+network.plan["rssi"] = -58
+wifi.CONNECT_TIMEOUT_MS = 400  # the failing join gives up after this
+board_path, identity_path, wrong_path = %r
+identity = identity_file.load(identity_path)
+hal = boot.start_board(identity, json.loads(open(board_path).read()))
+result = {"rssi": hal.wifi_rssi_dbm(), "ssid": hal.wifi.ssid}
+hal.close()
+try:
+    boot.main([wrong_path, board_path])
+except SystemExit as stop:
+    result["exit"] = stop.args[0] if stop.args else None
+result["reset"] = ["reset"] in [list(entry) for entry in machine.log]
+print(json.dumps(result))
+'''
+
+
+def test_boot_brings_wifi_up_before_the_runtime_and_restarts_when_it_fails(run_esp32, tmp_path):
+    from device.identity import Identity, save
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    paths = []
+    for name, password in (("good", "secret"), ("wrong", "guess")):
+        identity = Identity("pipit-01", "password-123", "127.0.0.1", 8883, pem, board=DEVKIT,
+                            wifi_ssid="home", wifi_password=password)
+        save(identity, tmp_path / (name + ".json"))
+        paths.append(str(tmp_path / (name + ".json")))
+    board_path = str(BOARDS_DIR / (DEVKIT + ".json"))
+    result = run_esp32(BOOT_SCRIPT % ((board_path, paths[0], paths[1]),))
+    assert result["rssi"] == -58 and result["ssid"] == "home"  # what DeviceApp's telemetry reads
+    assert result["reset"] is True and result["exit"] == 0
+    assert result["_printed"] == [
+        "pipit: wifi 'home' up, -58 dBm",
+        "pipit: wifi: not connected to 'home' after 400 ms (last status: wrong password); restarting",
+        "fake machine.reset"]
