@@ -7,18 +7,12 @@ mono PCM at the I2S clock's pace, speaker.write(pcm) plays 16-bit mono PCM;
 the button and the LED are in device/hal/gpio.py. Software volume stays in
 device/volume.py: the speaker has no set_volume, so the PCM is scaled once.
 
-What machine.I2S on MicroPython's esp32 port (v1.29) can and cannot do
-decides which boards run; build() refuses the others, naming the board and
-the reason:
-- I2S microphones: read as RX, 32 bits (the port reads 32-bit slots whatever
-  `bits` says; 16 would only drop the low half), MONO for the left slot,
-  STEREO for the right one or both; device/hal/i2s_pcm.py picks the channel
-  and applies gain_db.
-- PDM microphones: refused. The port opens the standard (Philips) I2S mode
-  only; the PDM receive mode is an unmerged pull request (micropython#14176).
-- A microphone and a speaker on one I2S bus: refused. machine.I2S opens one
-  direction per bus, and opening I2S(n) again shuts the first one down.
-- An mck pin: refused. The port leaves the master clock unconnected.
+Microphones are read as I2S RX, 32 bits (the port reads 32-bit slots
+whatever `bits` says; 16 would only drop the low half), MONO for the left
+slot, STEREO for the right one or both; device/hal/i2s_pcm.py picks the
+channel and applies gain_db. What machine.I2S cannot drive (a PDM
+microphone, a microphone and a speaker on one I2S bus, an mck pin) is
+refused by build(), naming the board and the reason (device/hal/esp32_rules.py).
 
 Not run on real hardware. Tested under the MicroPython unix port with a
 test-double `machine` module (tests/device/fake_esp32/) that records what
@@ -32,61 +26,15 @@ import machine
 import uctypes
 
 from device.hal import clock
+from device.hal.esp32_rules import i2s_settings, unsupported
 from device.hal.gpio import Esp32Button, make_led
 from device.hal.i2s_pcm import MonoConverter
 from device.hal.net import UdpEndpoint
 
-MIC_BITS = 32
-SPEAKER_BITS = 16
-# I2S DMA buffers ('ibuf'): a few 20 ms frames. The port's receive DMA holds
-# 8 bytes per sample (two 32-bit slots) whatever the format.
-MIC_DMA_MS = 80
-MIC_DMA_BYTES_PER_SAMPLE = 8
-SPEAKER_DMA_MS = 64
 # The amplifier stays enabled this long after the last write (the DMA drains
-# in SPEAKER_DMA_MS), so the gaps between answer frames do not toggle it.
+# in SPEAKER_DMA_MS, device/hal/esp32_rules.py), so the gaps between answer
+# frames do not toggle it.
 AMP_HOLD_MS = 300
-
-
-def unsupported(board):
-    """Why this firmware cannot drive the board's audio ("; "-joined reasons), or None."""
-    reasons = []
-    mic = board["microphone"]
-    speaker = board.get("speaker")
-    if mic["interface"] == "pdm":
-        reasons.append("its microphone is PDM, and machine.I2S on MicroPython's esp32 port has no PDM "
-                       "receive mode (standard I2S only; the PDM pull request micropython#14176 is not "
-                       "merged)")
-    elif mic["interface"] != "i2s":
-        reasons.append("microphone interface %r is not one the ESP32 HAL drives (i2s)" % mic["interface"])
-    if speaker is not None and speaker["interface"] != "i2s":
-        reasons.append("speaker interface %r is not one the ESP32 HAL drives (i2s)" % speaker["interface"])
-    if speaker is not None and mic["interface"] == "i2s" and speaker.get("bus") == mic.get("bus"):
-        reasons.append("its microphone and speaker share I2S bus %d (full duplex), and machine.I2S opens "
-                       "one direction per bus: opening the speaker would shut the microphone down"
-                       % mic["bus"])
-    parts = (("microphone", mic), ("speaker", speaker))
-    mck = ["%s GPIO %d" % (name, part["pins"]["mck"]) for name, part in parts
-           if part is not None and "mck" in part.get("pins", {})]
-    if mck:
-        reasons.append("it needs a master clock (mck: %s), which machine.I2S on the esp32 port does not "
-                       "output" % ", ".join(mck))
-    return "; ".join(reasons) if reasons else None
-
-
-def i2s_settings(part, receive):
-    """machine.I2S arguments for an audio part of the board file (pins as GPIO numbers)."""
-    rate_hz = part["sample_rate_hz"]
-    if receive:
-        bits, stereo = MIC_BITS, part["channel"] != "left"
-        ibuf = rate_hz * MIC_DMA_MS // 1000 * MIC_DMA_BYTES_PER_SAMPLE
-    else:
-        bits, stereo = SPEAKER_BITS, False
-        ibuf = rate_hz * SPEAKER_DMA_MS // 1000 * SPEAKER_BITS // 8
-    pins = part["pins"]
-    return {"id": part["bus"], "sck": pins["sck"], "ws": pins["ws"], "sd": pins["sd"],
-            "mode": "rx" if receive else "tx", "bits": bits, "format": "stereo" if stereo else "mono",
-            "rate": rate_hz, "ibuf": ibuf}
 
 
 def open_i2s(settings):

@@ -62,9 +62,10 @@ def run_esp32(tmp_path):
 
 BUILD_SCRIPT = r'''
 import json, machine
-from device.hal import boards, esp32
+from device.hal import boards, esp32_rules
 board = json.loads(%r)
-settings = [esp32.i2s_settings(board[name], name == "microphone") for name in ("microphone", "speaker")
+settings = [esp32_rules.i2s_settings(board[name], name == "microphone")
+            for name in ("microphone", "speaker")
             if board.get(name) is not None and board[name]["interface"] == "i2s"]
 try:
     hal = boards.make(board)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from device.hal import boards
+from device.hal import boards, esp32_rules
 from device.hal.pyaudio_hal import PyAudioBoard
 from device.hal.virtual import VirtualBoard
 from device.wav import WavWriter
@@ -61,3 +61,13 @@ def test_an_unknown_hal_is_refused_with_the_board_and_the_hal():
     with pytest.raises(ValueError, match=r"board laptop: unknown HAL 'zephyr' \(this firmware has virtual, "
                                          r"esp32, pyaudio, alsa\)"):
         boards.make(board)
+
+
+def test_the_host_can_tell_which_esp32_boards_run_before_flashing():
+    from tests.device.test_esp32_hal import REFUSED, esp32_boards
+    for board in esp32_boards():
+        reason = esp32_rules.unsupported(board)
+        if board["id"] in REFUSED:
+            assert all(words in reason for words in REFUSED[board["id"]]), reason
+        else:
+            assert reason is None, board["id"]
