@@ -69,9 +69,14 @@ def cmd_device_run(args):
         return run_from_identity(args)
     from host.runtimes import device_command, device_env
     board = _board(args.board)
-    if board.hal != "virtual" and not args.mic:
-        raise SystemExit("pipit: board %s needs the %s HAL, which this runtime does not have yet; pass "
-                         "--mic WAV to run it with the virtual microphone" % (board.id, board.hal))
+    if board.hal in ("pyaudio", "alsa") and not args.mic:
+        import importlib.util
+        from device.hal.pyaudio_hal import INSTALL_HINT
+        if importlib.util.find_spec("pyaudio") is None:
+            raise SystemExit("pipit: board %s plays and records through the sound card, but %s; or pass "
+                             "--mic WAV to run it with the virtual microphone" % (board.id, INSTALL_HINT))
+    elif board.hal == "esp32":
+        raise SystemExit("pipit: board %s runs MicroPython on an ESP32: flash it with `pipit flash`" % board.id)
     board_path = Path(args.board) if args.board.endswith(".json") else catalog.BOARDS_DIR / (board.id + ".json")
     argv = device_command(args.runtime, "device.boot", [args.identity, board_path] + ([args.mic] if args.mic else []))
     os.execve(argv[0], argv, device_env(args.runtime))
@@ -125,7 +130,7 @@ def register(verbs, device_verbs, device_run):
     service = device_verbs.add_parser("install-service", help="write a systemd unit that runs the device runtime")
     service.add_argument("--board", required=True)
     service.add_argument("--identity", required=True, help="bootstrap file from `pipit fleet enroll`")
-    service.add_argument("--mic", help="virtual microphone WAV (until the board's HAL exists)")
+    service.add_argument("--mic", help="virtual microphone WAV instead of the sound card")
     service.add_argument("--user", help="run as this user (added to the audio group)")
     service.add_argument("--out", help="unit file to write (default: %s)" % "/etc/systemd/system/pipit-device.service")
     service.set_defaults(func=cmd_install_service)

@@ -38,6 +38,13 @@ def load_board(settings):
     if board.runtime != "micropython":
         raise FlashError("check", "board %s runs CPython: there is nothing to flash" % board.id,
                          "run it with `pipit device run --board %s --identity FILE`" % board.id)
+    if board.hal == "esp32":
+        # The same rule the board applies at boot: refuse now, not after a minute of flashing.
+        from device.hal.esp32_rules import unsupported
+        reasons = unsupported(board.data)
+        if reasons:
+            raise FlashError("check", "the ESP32 HAL cannot drive board %s's audio: %s" % (board.id, reasons),
+                             "see docs/boards.md for the boards that run today")
     return board
 
 

@@ -6,6 +6,7 @@ import struct
 import pytest
 
 from device import talk_script
+from device.conversation import STALL_TIMEOUT_MS
 from device.hal import clock
 from device.hal.virtual import VirtualBoard, VirtualButton, VirtualMic
 from device.wav import WavWriter
@@ -81,7 +82,7 @@ def test_the_command_line_is_parsed_with_reasons():
     assert (session, mic, speaker) == ("s.json", "a.wav@0,b.wav@3200", "out.wav")
     assert options == {"mode": "always_listening", "half_duplex": True, "volume": 40,
                        "presses": [(0, 2500), (4000, 4500), (6000, 6100)],
-                       "idle_stop_ms": 700, "max_ms": 9000}
+                       "idle_stop_ms": 700, "max_ms": 9000, "stall_timeout_ms": STALL_TIMEOUT_MS}
     assert talk_script.parse_args(["s", "-", "o"])[3]["mode"] == "push_to_talk"
     assert talk_script.parse_mic("a.wav@0,b.wav@3200,c.wav") == [
         ("a.wav", 0), ("b.wav", 3200), ("c.wav", None)]

@@ -1,5 +1,6 @@
 """A Raspberry Pi or a laptop runs the same runtime without flashing: device run --board, a systemd unit."""
 import asyncio
+import importlib.util
 import subprocess
 import sys
 
@@ -14,9 +15,16 @@ from host.flash.online import HelloWatch
 from host.runtimes import REPO_ROOT
 
 
-def test_device_run_without_a_hal_or_a_wav_says_what_is_missing(tmp_path):
-    with pytest.raises(SystemExit, match="board rpi-respeaker-2mic needs the alsa HAL.*--mic WAV"):
+def test_device_run_without_pyaudio_or_a_wav_says_what_to_install(tmp_path):
+    # This machine has no sound card and the 'laptop' extra is not installed.
+    assert importlib.util.find_spec("pyaudio") is None
+    with pytest.raises(SystemExit, match=r"rpi-respeaker-2mic .* pip install -e \.\[laptop\].*--mic WAV"):
         main(["device", "run", "--board", "rpi-respeaker-2mic", "--identity", str(tmp_path / "id.json")])
+
+
+def test_device_run_of_an_esp32_board_says_to_flash_it(tmp_path):
+    with pytest.raises(SystemExit, match="esp32-s3-box-3 runs MicroPython.*pipit flash"):
+        main(["device", "run", "--board", "esp32-s3-box-3", "--identity", str(tmp_path / "id.json")])
 
 
 def test_device_run_with_a_board_says_hello_as_that_board(tmp_path, broker, speech_wav):

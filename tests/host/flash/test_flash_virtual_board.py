@@ -52,6 +52,19 @@ def test_dry_run_shows_every_step_and_touches_nothing(tmp_path, firmware, capsys
     assert not (tmp_path / "fleet").exists() and not (tmp_path / "devices").exists()
 
 
+@pytest.mark.parametrize("board, reason", [
+    ("xiao-esp32s3-sense", "PDM"), ("esp32-s3-box-3", "share I2S bus"),
+    ("m5stack-atoms3r-echo-base", "share I2S bus")])
+def test_a_board_the_esp32_hal_cannot_drive_is_refused_before_flashing(tmp_path, firmware, capsys,
+                                                                       board, reason):
+    path, _ = firmware
+    assert main(["flash", "--board", board, "--port", "/dev/ttyACM9", "--firmware", str(path),
+                 "--dry-run", "--state-dir", str(tmp_path), "--device-id", "desk-3"]) == 1
+    err = capsys.readouterr().err
+    assert "check failed: the ESP32 HAL cannot drive board %s's audio" % board in err
+    assert reason in err and "docs/boards.md" in err
+
+
 def _flash(settings):
     return asyncio.run(pipeline.flash(settings, Reporter(io.StringIO())))
 
