@@ -53,7 +53,7 @@ def bench(c, only=""):
 
 @task
 def lint(c):
-    """Every device/ file compiles with mpy-cross; all Python compiles."""
+    """Every device/ file compiles with mpy-cross; all Python compiles; the ESP32 HAL type-checks."""
     failures = []
     for path in sorted((ROOT / "device").rglob("*.py")):
         result = c.run(f"{BIN / 'mpy-cross'} -o /dev/null {path}", warn=True, hide=True)
@@ -62,4 +62,8 @@ def lint(c):
     c.run(f"{BIN / 'python'} -m compileall -q device host tools bench tests", hide="out")
     if failures:
         raise SystemExit("mpy-cross refused:\n" + "\n".join(failures))
+    # The ESP32 HAL against MicroPython's ESP32 stubs (tests/device/test_esp32_types.py).
+    from tests.device.test_esp32_types import hardware_modules
+    c.run(f"{ROOT / '.venv-stubs' / 'bin' / 'mypy'} --config-file {ROOT / 'tools' / 'mypy-esp32.ini'} "
+          + " ".join(hardware_modules()))
     print("lint: ok")
