@@ -204,7 +204,8 @@ class DeviceApp:
             self.talker = Talker(
                 grant.session, self.board.mic, endpoint, speaker=getattr(self.board, "speaker", None),
                 button=getattr(self.board, "button", None), mode=settings["listen_mode"],
-                half_duplex=settings["half_duplex"], volume_pct=settings["volume_pct"])
+                half_duplex=settings["half_duplex"], volume_pct=settings["volume_pct"],
+                led=getattr(self.board, "led", None))
             self._talker_task = asyncio.create_task(self.talker.run())
         else:
             self.talker.replace_session(grant.session)

@@ -24,7 +24,7 @@ session file. Runs on MicroPython and CPython.
 import asyncio
 
 from device import rtcp_app
-from device.conversation import PUSH_TO_TALK, Conversation, RecentIds, STALL_TIMEOUT_MS
+from device.conversation import IDLE, PUSH_TO_TALK, Conversation, RecentIds, STALL_TIMEOUT_MS
 from device.downlink import Downlink
 from device.hal import clock
 from device.uplink import Uplink
@@ -56,7 +56,7 @@ class Talker:
 
     def __init__(self, session, mic, endpoint, speaker=None, button=None, mode=PUSH_TO_TALK,
                  half_duplex=False, volume_pct=100, playout_delay_ms=60, report_interval_ms=1000,
-                 stall_timeout_ms=STALL_TIMEOUT_MS):
+                 stall_timeout_ms=STALL_TIMEOUT_MS, led=None):
         now = clock.ticks_ms()
         self.stats = TalkerStats()
         self.conversation = Conversation(mode, half_duplex, stall_timeout_ms, now)
@@ -66,6 +66,7 @@ class Talker:
                              on_rtp=None if self.downlink is None else self.downlink.handle,
                              on_rtcp=self._on_rtcp, report_extras=self._report_extras)
         self.button = button
+        self.led = led  # HAL on()/off(): lit while the conversation is not idle
         self.history = [(self.conversation.state, now)]
         self.aborts = []  # (abort_id, ticks_ms, ms of audio dropped), newest last
         self.presses = []  # [press ticks_ms, release ticks_ms or None], newest last
@@ -230,11 +231,19 @@ class Talker:
             self.history.append((conversation.state, conversation.since_ms))
             if len(self.history) > HISTORY_MAX:
                 self.history.pop(0)
+            self._show(conversation.state)
         key = (conversation.state, conversation.mode, conversation.half_duplex, conversation.turn)
         if key != self._sent_key:
             self._sent_key = key
             self._repeats_left = STATE_REPEATS
             self._send_state(clock.ticks_ms())
+
+    def _show(self, state):
+        if self.led is not None:
+            if state == IDLE:
+                self.led.off()
+            else:
+                self.led.on()
 
     def device_state(self):
         """The DeviceState message as it stands."""

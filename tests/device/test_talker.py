@@ -86,7 +86,8 @@ def test_device_state_is_sent_three_times_on_each_change_and_in_every_report(tmp
 
 async def _turn_events(tmp_path):
     session, gateway, target = await _pair(tmp_path)
-    device = InProcessTalker(session, tmp_path / "speaker.wav", target, mode="always_listening")
+    device = InProcessTalker(session, tmp_path / "speaker.wav", target, mode="always_listening",
+                             led=RecordingLed())
     try:
         async with device:
             await wait_until(lambda: gateway.address is not None, "the device's first packet")
@@ -106,6 +107,21 @@ async def _turn_events(tmp_path):
     return gateway, device
 
 
+class RecordingLed:
+    """A HAL LED that remembers each change (on: True)."""
+
+    def __init__(self):
+        self.lit = []
+
+    def on(self):
+        if not self.lit or not self.lit[-1]:
+            self.lit.append(True)
+
+    def off(self):
+        if self.lit and self.lit[-1]:
+            self.lit.append(False)
+
+
 def test_turn_events_drive_the_states_and_repeats_act_once(tmp_path):
     gateway, device = run(_turn_events(tmp_path))
     assert states_of(device) == [IDLE, THINKING, SPEAKING, IDLE]
@@ -118,6 +134,7 @@ def test_turn_events_drive_the_states_and_repeats_act_once(tmp_path):
     assert runs == [IDLE, THINKING, SPEAKING, IDLE]  # the first idle and the last are cut short
     assert reported.count(SPEAKING) == 3  # thinking's repeats gave way to the next change
     assert [m.turn for _, m in gateway.device_states(False)][-1] == 1
+    assert device.talker.led.lit == [True, False]  # on from thinking through speaking, off at idle
 
 
 # -- Abort ---------------------------------------------------------------------------
