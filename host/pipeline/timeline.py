@@ -6,8 +6,11 @@ on; `Timeline.close` ends it once, with its outcome, and hands it to the
 on_turn callback (what `pipit talk` prints and the benchmarks read).
 """
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 OUTCOMES = ("answered", "nothing", "interrupted", "stopped", "error", "ended")
 
@@ -57,6 +60,7 @@ class Timeline:
         self.records = []
         self.answers = []   # records being answered (agent decided, not closed yet), oldest first
         self.on_turn = on_turn
+        self.callback_errors = 0     # on_turn calls that raised (logged, then ignored)
         self.clock = clock
         self._next_turn = 1
 
@@ -81,7 +85,11 @@ class Timeline:
             record.error = error
         self.records.append(record)
         if self.on_turn is not None:
-            self.on_turn(record)
+            try:
+                self.on_turn(record)
+            except Exception:  # a caller's printing or metrics must not end the conversation
+                self.callback_errors += 1
+                log.exception("timeline: on_turn failed for turn %d", record.turn)
         return True
 
     def as_dicts(self):
