@@ -165,6 +165,7 @@ class DeviceApp:
         self.settings = settings_rules.effective(settings)
         if self.talker is not None:
             self.talker.set_volume(self.settings["volume_pct"])
+            self.talker.voice_gate = self.settings["voice_gate"]
             self.talker.configure(self.settings["listen_mode"], self.settings["half_duplex"])
         self._next_telemetry = clock.ticks_add(
             clock.ticks_ms(), self.settings["telemetry_interval_s"] * 1000)
@@ -205,7 +206,7 @@ class DeviceApp:
                 grant.session, self.board.mic, endpoint, speaker=getattr(self.board, "speaker", None),
                 button=getattr(self.board, "button", None), mode=settings["listen_mode"],
                 half_duplex=settings["half_duplex"], volume_pct=settings["volume_pct"],
-                led=getattr(self.board, "led", None))
+                led=getattr(self.board, "led", None), voice_gate=settings["voice_gate"])
             self._talker_task = asyncio.create_task(self.talker.run())
         else:
             self.talker.replace_session(grant.session)

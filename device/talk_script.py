@@ -16,6 +16,8 @@ SPEAKER.wav receives what the device plays, with SPEAKER.wav.timeline
 Options:
     --mode push_to_talk|always_listening   (default push_to_talk)
     --half-duplex                          mute the microphone while speaking
+    --no-voice-gate                        always listening: send every frame, not only
+                                           what the voice gate lets through
     --press PRESS_MS:RELEASE_MS[,...]      the button's schedule, ms after the start;
                                            repeatable (push-to-talk on the virtual board)
     --volume PCT                           speaker volume 0..100 (default 100: unity)
@@ -42,8 +44,8 @@ from device.hal.virtual import VirtualButton, VirtualMic, VirtualSpeaker
 from device.talker import Talker
 
 USAGE = ("usage: device.talker SESSION.json MIC SPEAKER.wav [--mode push_to_talk|always_listening] "
-         "[--half-duplex] [--press MS:MS[,MS:MS]] [--volume PCT] [--idle-stop-ms N] [--max-ms N] [--stall-timeout-ms N]")
-_DEFAULTS = {"mode": PUSH_TO_TALK, "half_duplex": False, "presses": [], "volume": 100,
+         "[--half-duplex] [--no-voice-gate] [--press MS:MS[,MS:MS]] [--volume PCT] [--idle-stop-ms N] [--max-ms N] [--stall-timeout-ms N]")
+_DEFAULTS = {"mode": PUSH_TO_TALK, "half_duplex": False, "voice_gate": True, "presses": [], "volume": 100,
              "idle_stop_ms": 3000, "max_ms": 60000, "stall_timeout_ms": STALL_TIMEOUT_MS}
 _INT_OPTIONS = {"--volume": "volume", "--idle-stop-ms": "idle_stop_ms", "--max-ms": "max_ms",
                 "--stall-timeout-ms": "stall_timeout_ms"}
@@ -59,6 +61,8 @@ def parse_args(argv):
         arg = argv[i]
         if arg == "--half-duplex":
             options["half_duplex"] = True
+        elif arg == "--no-voice-gate":
+            options["voice_gate"] = False
         elif arg in ("--mode", "--press") or arg in _INT_OPTIONS:
             if i + 1 == len(argv):
                 raise ValueError("%s needs a value" % arg)
@@ -143,7 +147,7 @@ async def talk(session, mic, speaker, button, options):
     endpoint = UdpEndpoint(session.gateway_host, session.gateway_port)
     talker = Talker(session, mic, endpoint, speaker=speaker, button=button, mode=options["mode"],
                     half_duplex=options["half_duplex"], volume_pct=options["volume"],
-                    stall_timeout_ms=options["stall_timeout_ms"])
+                    stall_timeout_ms=options["stall_timeout_ms"], voice_gate=options["voice_gate"])
     started = clock.ticks_ms()
     if button is not None:
         button.start(started)

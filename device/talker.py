@@ -24,10 +24,12 @@ session file. Runs on MicroPython and CPython.
 import asyncio
 
 from device import rtcp_app
-from device.conversation import IDLE, PUSH_TO_TALK, Conversation, RecentIds, STALL_TIMEOUT_MS
+from device.conversation import (ALWAYS_LISTENING, IDLE, PUSH_TO_TALK, Conversation, RecentIds,
+                                 STALL_TIMEOUT_MS)
 from device.downlink import Downlink
 from device.hal import clock
 from device.uplink import Uplink
+from device.voice_gate import VoiceGate
 from device.volume import VolumeControl
 
 TICK_MS = 10
@@ -56,7 +58,7 @@ class Talker:
 
     def __init__(self, session, mic, endpoint, speaker=None, button=None, mode=PUSH_TO_TALK,
                  half_duplex=False, volume_pct=100, playout_delay_ms=60, report_interval_ms=1000,
-                 stall_timeout_ms=STALL_TIMEOUT_MS, led=None):
+                 stall_timeout_ms=STALL_TIMEOUT_MS, led=None, voice_gate=True):
         now = clock.ticks_ms()
         self.stats = TalkerStats()
         self.conversation = Conversation(mode, half_duplex, stall_timeout_ms, now)
@@ -67,6 +69,7 @@ class Talker:
                              on_rtcp=self._on_rtcp, report_extras=self._report_extras)
         self.button = button
         self.led = led  # HAL on()/off(): lit while the conversation is not idle
+        self.voice_gate = voice_gate  # always listening: send only what the gate lets through
         self.history = [(self.conversation.state, now)]
         self.aborts = []  # (abort_id, ticks_ms, ms of audio dropped), newest last
         self.presses = []  # [press ticks_ms, release ticks_ms or None], newest last
@@ -226,7 +229,14 @@ class Talker:
 
     def _apply(self):
         conversation = self.conversation
-        self.uplink.paused = not conversation.sending
+        uplink = self.uplink
+        uplink.paused = not conversation.sending
+        if not (self.voice_gate and conversation.mode == ALWAYS_LISTENING):
+            uplink.gate = None
+        elif uplink.gate is None:
+            uplink.gate = VoiceGate(self.session.frame_ms)
+        elif uplink.paused:
+            uplink.gate.reset()  # its pre-roll must be the frames just before it opens
         if self.history[-1][0] != conversation.state:
             self.history.append((conversation.state, conversation.since_ms))
             if len(self.history) > HISTORY_MAX:

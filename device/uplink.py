@@ -12,6 +12,9 @@ Paused (push-to-talk released, half duplex while speaking, `stop`), the
 microphone is still read but nothing is sent; the RTP timestamp runs on with
 the microphone's clock and the first packet after the pause carries the
 marker bit (RFC 3551 4.1), so the gateway sees a pause, not lost packets.
+With a voice gate (device/voice_gate.py), frames are sent only while it is
+open; when it opens, the frames it held (the pre-roll) go out first with the
+timestamps they were captured at.
 """
 import asyncio
 import random
@@ -30,6 +33,8 @@ class UplinkStats:
     def __init__(self):
         self.frames_captured = 0
         self.frames_paused = 0  # captured while paused: not sent
+        self.frames_gated = 0   # captured while the voice gate was closed: not sent
+        self.preroll_sent = 0   # held frames sent when the voice gate opened
         self.packets_sent = 0
         self.payload_octets_sent = 0
         self.rtcp_sent = 0
@@ -46,6 +51,8 @@ class UplinkStats:
         return {
             "frames_captured": self.frames_captured,
             "frames_paused": self.frames_paused,
+            "frames_gated": self.frames_gated,
+            "preroll_sent": self.preroll_sent,
             "packets_sent": self.packets_sent,
             "payload_octets_sent": self.payload_octets_sent,
             "rtcp_sent": self.rtcp_sent,
@@ -77,6 +84,9 @@ class Uplink:
         # Paused: the microphone is still read (its clock keeps running) but
         # nothing is sent, as for a "stop" command or push-to-talk released.
         self.paused = False
+        # A device/voice_gate.VoiceGate (always listening): frames go out only
+        # while it is open, the pre-roll first. None: every frame goes out.
+        self.gate = None
         self._apply_session(session)
 
     def _apply_session(self, session):
@@ -119,7 +129,10 @@ class Uplink:
             while self._running and await self._mic.readinto(self._pcm):
                 self.stats.frames_captured += 1
                 if self.paused:
+                    self.stats.frames_paused += 1
                     self._skip_frame()
+                elif self.gate is not None:
+                    self._gated_frame()
                 else:
                     self._send_frame()
                 if clock.ticks_diff(clock.ticks_ms(), next_report) >= 0:
@@ -135,8 +148,25 @@ class Uplink:
                 pass
         return self.stats
 
-    def _send_frame(self):
-        payload = self._encoder.encode(self._pcm)
+    def _gated_frame(self):
+        send, preroll = self.gate.feed(self._pcm)
+        if not send:
+            self.stats.frames_gated += 1
+            self._skip_frame()
+            return
+        if preroll:
+            # The held frames went by as skipped frames: send them with their own
+            # timestamps, the first with the marker, then this one.
+            now_ts = self.timestamp
+            self.timestamp = (now_ts - len(preroll) * self._timestamp_step) & 0xFFFFFFFF
+            for pcm in preroll:
+                self._send_frame(pcm)
+            self.stats.preroll_sent += len(preroll)
+            self.stats.frames_gated -= len(preroll)
+        self._send_frame()
+
+    def _send_frame(self, pcm=None):
+        payload = self._encoder.encode(self._pcm if pcm is None else pcm)
         header = rtp.write_header(self._packet, self.session.payload_type, self._marker,
                                   self.sequence_number, self.timestamp, self.session.uplink_ssrc)
         end = header + len(payload)
@@ -153,7 +183,6 @@ class Uplink:
     def _skip_frame(self):
         # The frame's time passes on the stream's clock; the next packet sent
         # starts a talk spurt.
-        self.stats.frames_paused += 1
         self.timestamp = (self.timestamp + self._timestamp_step) & 0xFFFFFFFF
         self._marker = True
 

@@ -18,9 +18,10 @@ SCHEMA = {
     "preferred_codec": (str, CODECS),
     "opus_bitrate_bps": (int, 6000, 128000),
     "half_duplex": (bool,),
+    "voice_gate": (bool,),
 }
 NAMES = ("volume_pct", "listen_mode", "telemetry_interval_s", "preferred_codec",
-         "opus_bitrate_bps", "half_duplex")
+         "opus_bitrate_bps", "half_duplex", "voice_gate")
 
 DEFAULTS = {
     "volume_pct": 60,
@@ -29,6 +30,7 @@ DEFAULTS = {
     "preferred_codec": "opus",
     "opus_bitrate_bps": 24000,
     "half_duplex": False,
+    "voice_gate": True,
 }
 
 

@@ -77,3 +77,63 @@ def test_replace_session_switches_ssrc_and_keys_without_stopping():
     assert (one["received"], two["received"]) == (39, 61)
     assert one["auth_failed"] == two["auth_failed"] == 0
     assert one["lost"] == two["lost"] == 0
+
+
+class RecordingSink(CountingSink):
+    def __init__(self):
+        CountingSink.__init__(self)
+        self.pcm = bytearray()
+
+    def write(self, pcm):
+        CountingSink.write(self, pcm)
+        self.pcm += pcm
+
+
+async def _gated(wav_path):
+    from device.hal.virtual import VirtualMic
+    from device.uplink import Uplink
+    from device.voice_gate import VoiceGate
+    sink = RecordingSink()
+    gateway = Gateway(GatewaySettings(host="127.0.0.1", port=0), sink_factory=lambda session: sink)
+    host, port = await gateway.start()
+    session = new_session(host, port, "l16")
+    gateway.add_session(session)
+    endpoint = UdpEndpoint(host, port)
+    uplink = Uplink(session, VirtualMic(str(wav_path)), endpoint)
+    uplink.gate = VoiceGate(session.frame_ms)
+    stats = await uplink.run()
+    deadline = asyncio.get_running_loop().time() + 5
+    while (gateway.counters.received < stats.packets_sent
+           and asyncio.get_running_loop().time() < deadline):
+        await asyncio.sleep(0.01)
+    await gateway.stop()
+    endpoint.close()
+    return stats, sink.pcm
+
+
+def test_the_voice_gate_sends_speech_with_its_preroll_at_its_own_time(tmp_path):
+    import wave
+
+    import numpy as np
+    from host.speech import synthesise
+    from host.talk_script import read_pcm
+    question = read_pcm(synthesise("what time is it", tmp_path / "q.wav"))
+    silence_s = np.zeros(16000, dtype="<i2")
+    said = np.concatenate([silence_s, question, silence_s, silence_s, silence_s, question, silence_s])
+    wav = tmp_path / "twice.wav"
+    with wave.open(str(wav), "wb") as out:
+        out.setnchannels(1), out.setsampwidth(2), out.setframerate(16000)
+        out.writeframes(said.tobytes())
+    stats, heard_bytes = asyncio.run(_gated(wav))
+    heard = np.frombuffer(bytes(heard_bytes), dtype="<i2")
+    assert stats.frames_gated > 150          # most of the 5 s of silence was not sent
+    assert stats.preroll_sent == 30          # 300 ms ahead of each of the two talk spurts
+    # The stream starts with the first pre-roll; from there on the gateway filled each
+    # pause with silence, so every sample of both questions is where it was said (L16).
+    voice_said, voice_heard = np.flatnonzero(said)[0], np.flatnonzero(heard)[0]
+    first = voice_said - voice_heard          # where in what was said the stream starts
+    assert first % 320 == 0                   # a frame boundary
+    assert voice_said - 320 * 16 < first <= voice_said - 320 * 14  # 15 frames of pre-roll
+    end = first + len(heard)
+    assert end >= len(said) - 16000           # through the end of the second question
+    assert np.array_equal(heard, said[first:end])

@@ -80,7 +80,7 @@ def test_the_command_line_is_parsed_with_reasons():
          "--press", "0:2500,4000:4500", "--press", "6000:6100", "--volume", "40",
          "--idle-stop-ms", "700", "--max-ms", "9000"])
     assert (session, mic, speaker) == ("s.json", "a.wav@0,b.wav@3200", "out.wav")
-    assert options == {"mode": "always_listening", "half_duplex": True, "volume": 40,
+    assert options == {"mode": "always_listening", "half_duplex": True, "voice_gate": True, "volume": 40,
                        "presses": [(0, 2500), (4000, 4500), (6000, 6100)],
                        "idle_stop_ms": 700, "max_ms": 9000, "stall_timeout_ms": STALL_TIMEOUT_MS}
     assert talk_script.parse_args(["s", "-", "o"])[3]["mode"] == "push_to_talk"
