@@ -58,9 +58,9 @@ def stage_increments(turn):
     return increments
 
 
-async def voice_to_voice(work_dir, turns, config):
+async def voice_to_voice(work_dir, turns, config, voice_gate=True):
     utterances = [Utterance(text=QUESTIONS[i % len(QUESTIONS)]) for i in range(turns)]
-    result = await talk.run_talk(utterances, work_dir, config=config)
+    result = await talk.run_talk(utterances, work_dir, config=config, voice_gate=voice_gate)
     answered = [turn for turn in result.turns if turn.record and turn.first_played_s]
     stages = [stage_increments(turn) for turn in answered]
     stages = [s for s in stages if s]

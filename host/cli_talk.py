@@ -36,7 +36,8 @@ def cmd_talk(args):
     try:
         result = asyncio.run(talk.run_talk(utterances, work_dir, runtime=args.runtime,
                                            mode=args.mode, config=config,
-                                           half_duplex=args.half_duplex))
+                                           half_duplex=args.half_duplex,
+                                           voice_gate=not args.no_voice_gate))
     except ValueError as error:
         raise SystemExit("pipit talk: %s" % error)
     for line in talk.report_lines(result):
@@ -61,6 +62,8 @@ def add_talk(verbs):
                       default="always_listening", help="how the board listens")
     talk.add_argument("--half-duplex", action="store_true",
                       help="mute the board's microphone while it speaks (no echo canceller)")
+    talk.add_argument("--no-voice-gate", action="store_true",
+                      help="always listening: the board sends every frame, not only what its voice gate opens for")
     talk.add_argument("--config", help="pipit.toml (default: the embedded stack, docs/pipit.toml)")
     talk.add_argument("--work-dir", help="where to keep the WAV files (default: a temp dir)")
     talk.add_argument("--verbose", action="store_true", help="keep Pipecat's debug log")

@@ -79,7 +79,7 @@ async def _until_ready(conversation, timeout_s=30.0):
 
 
 def _board_argv(session_path, placed, speaker, mode, half_duplex, idle_stop_ms, max_ms,
-                stall_timeout_ms):
+                stall_timeout_ms, voice_gate):
     argv = [session_path, talk_script.mic_argument(placed) or "-", speaker, "--mode", mode,
             "--idle-stop-ms", str(idle_stop_ms), "--max-ms", str(max_ms),
             "--stall-timeout-ms", str(stall_timeout_ms)]
@@ -87,12 +87,14 @@ def _board_argv(session_path, placed, speaker, mode, half_duplex, idle_stop_ms, 
         argv += ["--press", talk_script.button_schedule(placed)]
     if half_duplex:
         argv.append("--half-duplex")
+    if not voice_gate:
+        argv.append("--no-voice-gate")
     return argv
 
 
 async def run_talk(utterances, work_dir, runtime="cpython", mode="always_listening", config=None,
                    half_duplex=False, idle_stop_ms=2500, services=None, on_turn=None,
-                   stall_timeout_ms=15000, during=None):
+                   stall_timeout_ms=15000, during=None, voice_gate=True):
     """Run the conversation; return a TalkResult.
 
     services: session -> {name: Pipecat service} overrides (host/pipeline/conversation.py);
@@ -118,7 +120,7 @@ async def run_talk(utterances, work_dir, runtime="cpython", mode="always_listeni
         await _until_ready(conversations.conversations[session.uplink_ssrc])
         max_ms = talk_script.script_length_ms(placed) + 30000
         argv = _board_argv(session_path, placed, speaker, mode, half_duplex, idle_stop_ms,
-                           max_ms, stall_timeout_ms)
+                           max_ms, stall_timeout_ms, voice_gate)
         board = _run_board(runtime, argv, max_ms / 1000 + 30)
         if during is not None:
             conversation = conversations.conversations[session.uplink_ssrc]
