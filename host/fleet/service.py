@@ -28,20 +28,27 @@ DEFAULT_SESSION_TTL_S = 3600
 # so packets already in flight under the old keys still land.
 SESSION_OVERLAP_S = 10
 CODECS_BY_PREFERENCE = ("opus", "l16")
+# Each grant installs a session (and, on a conversation gateway, a pipeline):
+# a device asking again sooner than this is refused, so a faulty or hostile
+# device cannot pile sessions up on the gateway. Devices retry a refusal
+# after 3 s (device/app.py GRANT_RETRY_MS).
+DEFAULT_MIN_GRANT_INTERVAL_S = 2.0
 
 
 class FleetService:
     """Host side of the control plane; the MQTT client, registry and gateways are injected."""
 
     def __init__(self, client, registry, gateways, session_ttl_s=DEFAULT_SESSION_TTL_S,
-                 clock=time.time, shared_group=None):
+                 clock=time.time, shared_group=None, min_grant_interval_s=DEFAULT_MIN_GRANT_INTERVAL_S):
         self.client = client
         self.registry = registry
         self.gateways = list(gateways)
         self.session_ttl_s = session_ttl_s
         self.shared_group = shared_group
         self.counters = {"received": 0, "rejected": 0, "unknown_device": 0, "granted": 0,
-                         "grant_refused": 0, "configs_published": 0}
+                         "grant_refused": 0, "grant_too_soon": 0, "configs_published": 0}
+        self.min_grant_interval_s = min_grant_interval_s
+        self._granted_at = {}  # device id -> when its last session was granted (clock seconds)
         self.rejections = {}
         self._clock = clock
         self._queue = asyncio.Queue()
@@ -146,6 +153,13 @@ class FleetService:
         record = self.registry.get(device_id)
         if record is None or record.revoked:
             return False
+        since_s = now_s - self._granted_at.get(device_id, now_s - self.min_grant_interval_s)
+        if since_s < self.min_grant_interval_s:
+            error = "too many session requests: the last grant was %.1f s ago, wait %.0f s" % (
+                since_s, self.min_grant_interval_s)
+            await self._publish(device_id, "session/grant", SessionGrant(request.request_id, error=error))
+            self.counters["grant_too_soon"] += 1
+            return True
         codec_name = next((c for c in request.codecs if c in CODECS_BY_PREFERENCE), None)
         link = pick_gateway(self.gateways, record.gateway)
         if codec_name is None or link is None:
@@ -156,6 +170,7 @@ class FleetService:
         host, port = link.media_address
         session = new_session(host, port, codec_name)
         link.install(session)
+        self._granted_at[device_id] = now_s
         self._retire_later(device_id, link, session.uplink_ssrc)
         if record.gateway != link.gateway_id:
             self.registry.assign_gateway(device_id, link.gateway_id)

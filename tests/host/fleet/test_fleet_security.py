@@ -179,3 +179,41 @@ def test_revoked_device_is_dropped_refused_marked_offline_and_its_media_stops(br
     topic, payload, retain = retained
     assert retain and Status.decode(payload).state == "offline"
     assert packets_sent > 0
+
+
+# ---- a device cannot pile sessions up on the gateway -------------------------------------
+
+async def _flood_session_requests(broker, tmp_path, count):
+    async with FleetHarness(broker, tmp_path) as fleet:
+        fleet.enroll("noisy-1")
+        fleet.enroll("kitchen-1")
+        inbox = Inbox()
+        noisy = await _connected(fleet.device_client("noisy-1"), inbox)
+        grant_topic = topics.device_topic("noisy-1", "session/grant")
+        await noisy.subscribe(grant_topic, 1)
+        for i in range(count):
+            await noisy.publish(topics.device_topic("noisy-1", "session/request"),
+                                SessionRequest("noisy-1-%d" % i, ["opus"], "boot").encode(), qos=1)
+        await wait_until(lambda: len(inbox.on(grant_topic)) == count, 20, "an answer to every request")
+        sessions_after_flood = len(fleet.gateway.sessions)
+        # Everyone else is still served.
+        other_inbox = Inbox()
+        other = await _connected(fleet.device_client("kitchen-1"), other_inbox)
+        other_topic = topics.device_topic("kitchen-1", "session/grant")
+        await other.subscribe(other_topic, 1)
+        await other.publish(topics.device_topic("kitchen-1", "session/request"),
+                            SessionRequest("kitchen-1-1", ["opus"], "boot").encode(), qos=1)
+        await wait_until(lambda: other_inbox.on(other_topic), 20, "the other device's grant")
+        grants = [SessionGrant.decode(payload) for payload in inbox.on(grant_topic)]
+        other_grant = SessionGrant.decode(other_inbox.on(other_topic)[0])
+        return grants, sessions_after_flood, other_grant, dict(fleet.service.counters)
+
+
+def test_a_device_flooding_session_requests_gets_one_session(broker, tmp_path):
+    grants, sessions, other_grant, counters = asyncio.run(_flood_session_requests(broker, tmp_path, 30))
+    granted = [grant for grant in grants if grant.granted]
+    refused = [grant for grant in grants if not grant.granted]
+    assert len(granted) == 1 and len(refused) == 29
+    assert all(grant.error.startswith("too many session requests") for grant in refused)
+    assert sessions == 1 and counters["grant_too_soon"] == 29
+    assert other_grant.granted
