@@ -195,6 +195,8 @@ def _add_broker_and_fleet(verbs):
     serve.add_argument("--gateway-listen", type=host_port, default=("127.0.0.1", 5004), metavar="HOST:PORT")
     serve.add_argument("--advertise", help="gateway address devices should use (when listening on 0.0.0.0)")
     serve.add_argument("--config", help="pipit.toml for the conversations (default: the embedded stack)")
+    serve.add_argument("--max-sessions", type=int, metavar="N",
+                       help="the most media sessions the gateway serves at once (default: no limit)")
     serve.add_argument("--record-only", action="store_true",
                        help="no conversation: only record each session's uplink to WAV")
     serve.set_defaults(func=f.cmd_serve)

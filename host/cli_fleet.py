@@ -200,6 +200,7 @@ def cmd_serve(args):
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         await serve_fleet(_paths(args), args.gateway_listen, args.advertise, stop,
-                          on_ready=lambda text: print(text, flush=True), conversation_config=config)
+                          on_ready=lambda text: print(text, flush=True), conversation_config=config,
+                          max_sessions=args.max_sessions)
     asyncio.run(main())
     return 0

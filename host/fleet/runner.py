@@ -41,11 +41,11 @@ def _media(paths, gateway_listen, conversation_config):
 
 
 async def serve_fleet(paths, gateway_listen, advertised_host, stop_event, on_ready=print,
-                      conversation_config=None):
+                      conversation_config=None, max_sessions=None):
     """Run until stop_event is set; returns the service counters.
 
     conversation_config (host.pipeline.config.Config): talk to every session;
-    None: only record them.
+    None: only record them. max_sessions: the most the gateway serves at once.
     """
     info = pipit_broker.broker_info(paths.broker)
     paths.recordings.mkdir(parents=True, exist_ok=True)
@@ -53,7 +53,7 @@ async def serve_fleet(paths, gateway_listen, advertised_host, stop_event, on_rea
     registry = open_registry(paths.registry)
     gateway, conversations = _media(paths, gateway_listen, conversation_config)
     await gateway.start()
-    link = LocalGateway("gw-1", gateway, advertised_host)
+    link = LocalGateway("gw-1", gateway, advertised_host, max_sessions)
     service = FleetService(service_client(info), registry, [link])
     try:
         await service.start()

@@ -161,7 +161,7 @@ class FleetService:
             self.counters["grant_too_soon"] += 1
             return True
         codec_name = next((c for c in request.codecs if c in CODECS_BY_PREFERENCE), None)
-        link = pick_gateway(self.gateways, record.gateway)
+        link = pick_gateway(self.gateways, record.gateway, self._sessions.get(device_id, ()))
         if codec_name is None or link is None:
             reason = "no common codec" if codec_name is None else "no gateway available"
             await self._publish(device_id, "session/grant", SessionGrant(request.request_id, error=reason))
