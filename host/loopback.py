@@ -33,21 +33,26 @@ class LoopbackResult:
         return self.gateway_stats["sessions"][self.session.uplink_ssrc]["counters"]
 
 
-async def run_device_stream(runtime, session_path, wav_path, timeout_s):
-    """Run device.devstream as a child process; return the stats it prints."""
+async def run_device_module(runtime, module, argv, timeout_s, what="device"):
+    """Run a device/ module as a child process; return the JSON stats of its last line."""
     process = await asyncio.create_subprocess_exec(
-        *device_command(runtime, "device.devstream", [session_path, wav_path]),
-        env=device_env(runtime), cwd=str(REPO_ROOT),
+        *device_command(runtime, module, argv), env=device_env(runtime), cwd=str(REPO_ROOT),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         out, err = await asyncio.wait_for(process.communicate(), timeout_s)
     except asyncio.TimeoutError:
         process.kill()
         await process.wait()
-        raise RuntimeError("device (%s) did not finish within %.0f s" % (runtime, timeout_s))
+        raise RuntimeError("%s (%s) did not finish within %.0f s" % (what, runtime, timeout_s))
     if process.returncode != 0:
-        raise RuntimeError("device (%s) exited %d:\n%s" % (runtime, process.returncode, err.decode()))
+        raise RuntimeError("%s (%s) exited %d:\n%s" % (what, runtime, process.returncode,
+                                                      err.decode(errors="replace")[-3000:]))
     return json.loads(out.decode().strip().splitlines()[-1])
+
+
+async def run_device_stream(runtime, session_path, wav_path, timeout_s):
+    """Run device.devstream as a child process; return the stats it prints."""
+    return await run_device_module(runtime, "device.devstream", [session_path, wav_path], timeout_s)
 
 
 async def _wait_for_packets(gateway, ssrc, expected, timeout_s):

@@ -9,7 +9,6 @@ the gateway's turn records and the board's speaker timeline are joined turn
 by turn (host/talk_report.py).
 """
 import asyncio
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,9 +18,8 @@ from device import session as media_session
 from device.hal.virtual import read_timeline
 from host import talk_report, talk_script
 from host.gateway.server import Gateway
-from host.loopback import DEFAULT_CODEC
+from host.loopback import DEFAULT_CODEC, run_device_module
 from host.pipeline.config import Config
-from host.runtimes import REPO_ROOT, device_command, device_env
 from host.sessions import new_session
 
 DEFAULT_QUESTIONS = ("what time is it", "set a timer for ten seconds", "turn the volume up")
@@ -49,22 +47,6 @@ def quiet_pipecat_logs(level="WARNING"):
     from loguru import logger
     logger.remove()
     logger.add(sys.stderr, level=level)
-
-
-async def _run_board(runtime, argv, timeout_s):
-    process = await asyncio.create_subprocess_exec(
-        *device_command(runtime, "device.talker", argv), env=device_env(runtime),
-        cwd=str(REPO_ROOT), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout_s)
-    except asyncio.TimeoutError:
-        process.kill()
-        await process.wait()
-        raise RuntimeError("board (%s) did not stop within %.0f s" % (runtime, timeout_s))
-    if process.returncode != 0:
-        raise RuntimeError("board (%s) exited %d:\n%s" % (runtime, process.returncode,
-                                                          err.decode(errors="replace")[-3000:]))
-    return json.loads(out.decode().strip().splitlines()[-1])
 
 
 async def _until_ready(conversation, timeout_s=30.0):
@@ -121,7 +103,7 @@ async def run_talk(utterances, work_dir, runtime="cpython", mode="always_listeni
         max_ms = talk_script.script_length_ms(placed) + 30000
         argv = _board_argv(session_path, placed, speaker, mode, half_duplex, idle_stop_ms,
                            max_ms, stall_timeout_ms, voice_gate)
-        board = _run_board(runtime, argv, max_ms / 1000 + 30)
+        board = run_device_module(runtime, "device.talker", argv, max_ms / 1000 + 30, "board")
         if during is not None:
             conversation = conversations.conversations[session.uplink_ssrc]
             device, _ = await asyncio.gather(board, during(gateway, session, conversation))

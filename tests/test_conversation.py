@@ -17,9 +17,9 @@ from host.pipeline import grammar
 from host.pipeline.asr import Recognizer
 from host.pipeline.config import from_dict
 from host.pipeline.intents import IntentAgent, normalise
-from host.pipeline.stt import PocketsphinxSTTService
 from host.talk_report import FRAME_GAP_MS
 from host.talk_script import Utterance
+from tests.host.pipeline.conversation_harness import FlakyRecognizers
 
 # question -> (intent, words its answer must contain)
 QUESTIONS = {
@@ -144,17 +144,7 @@ def test_a_noise_burst_is_an_empty_turn_and_the_board_returns_to_idle(tmp_path):
 
 
 def test_a_failing_recogniser_is_survived_and_the_board_returns_to_idle(tmp_path):
-    made = []
-
-    def flaky_recognizer():
-        made.append(Recognizer())
-        if len(made) == 1:
-            made[0].feed = explode
-        return made[-1]
-
-    def services(session):
-        return {"stt": PocketsphinxSTTService(recognizer_factory=flaky_recognizer)}
-
+    services = FlakyRecognizers()
     question = Utterance(text="what time is it")
     result = asyncio.run(talk.run_talk([question, Utterance(text="what time is it")], tmp_path,
                                        services=services))
@@ -162,10 +152,6 @@ def test_a_failing_recogniser_is_survived_and_the_board_returns_to_idle(tmp_path
     assert failed.record["outcome"] == "error" and failed.first_played_s is None
     assert answered.record["intent"] == "time" and answered.first_played_s is not None
     assert result.final_state == "idle"
-
-
-def explode(pcm):
-    raise RuntimeError("recogniser exploded")
 
 
 def test_a_wrong_config_is_refused_with_the_key():

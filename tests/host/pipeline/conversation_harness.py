@@ -193,3 +193,31 @@ async def talking(config, services=None, session=None):
         await gateway.stop()
         await asyncio.wait_for(conversations.stop(), WAIT_S)
     assert not errors, errors
+
+
+class FlakyRecognizers:
+    """services= for Conversations: the session's STT makes real Recognizers, the first breaks.
+
+    The first recogniser's feed() raises (a service failing mid-turn); the
+    STT service replaces it, so the next turn gets a working one. `made`
+    lists every recogniser made.
+    """
+
+    def __init__(self):
+        self.made = []
+
+    def _make(self):
+        from host.pipeline.asr import Recognizer
+        self.made.append(Recognizer())
+        if len(self.made) == 1:
+            self.made[0].feed = _explode
+        return self.made[-1]
+
+    def __call__(self, session):
+        from host.pipeline.stt import PocketsphinxSTTService
+        return {"stt": PocketsphinxSTTService(recognizer_factory=self._make)}
+
+
+def _explode(pcm):
+    raise RuntimeError("recogniser exploded")
+

@@ -7,15 +7,13 @@ Questions are espeak-ng voices made at test time (conftest.spoken).
 Run with -s to see the per-turn latencies.
 """
 import asyncio
-import time
 
 from device import rtcp_app
 from host.pipeline.agent import RING_TEXT
-from host.pipeline.asr import Recognizer
 from host.pipeline.config import from_dict
-from host.pipeline.stt import PocketsphinxSTTService
 from host.pipeline.tts import EspeakTts
-from tests.host.pipeline.conversation_harness import FRAME_S, rms, talking, voice_end_s, wait_until
+from tests.host.pipeline.conversation_harness import (FRAME_S, FlakyRecognizers, rms, talking, voice_end_s,
+                                                     wait_until)
 
 TIMEOUT_S = 60.0
 
@@ -167,16 +165,7 @@ def test_volume_and_timer_actions_reach_the_device(spoken):
 
 def test_an_empty_turn_and_a_failing_recogniser_leave_the_conversation_answering(spoken):
     question = spoken("what time is it")
-    made = []
-
-    def flaky_recognizer():
-        made.append(Recognizer())
-        if len(made) == 1:
-            made[0].feed = _raise
-        return made[-1]
-
-    def services(session):
-        return {"stt": PocketsphinxSTTService(recognizer_factory=flaky_recognizer)}
+    services = FlakyRecognizers()
 
     async def scenario():
         async with talking(from_dict({}), services=services) as talk:
@@ -190,56 +179,6 @@ def test_an_empty_turn_and_a_failing_recogniser_leave_the_conversation_answering
             await talk.board.silence(600)
             record = await talk.wait_turn(2)
             assert record.outcome == "answered" and record.transcript == "what time is it"
-            assert len(made) == 2
-
-    run(scenario())
-
-
-def _raise(pcm):
-    raise RuntimeError("recogniser exploded")
-
-
-def test_the_session_going_away_mid_turn_ends_the_pipeline_cleanly(spoken):
-    question = spoken("what time is it")
-
-    async def scenario():
-        async with talking(from_dict({})) as talk:
-            await talk.board.speak(question[: len(question) // 2])
-            await wait_until(lambda: talk.conversation.transport.input().record is not None,
-                             "the turn to start")
-            talk.gateway.remove_session(talk.conversation.session.uplink_ssrc)
-            await asyncio.wait_for(talk.conversation.stop(), 10)
-            assert not talk.conversation.running
-            assert [(r.turn, r.outcome) for r in talk.turns] == [(1, "ended")]
-
-    run(scenario())
-
-
-def test_a_button_press_during_the_answer_cuts_the_downlink_without_an_abort(spoken):
-    question, again = spoken("what can you do"), spoken("what time is it")
-
-    async def scenario():
-        async with talking(from_dict({})) as talk:
-            board = talk.board
-            board.send_state("listening", turn=1)
-            await board.speak(question)
-            board.send_state("thinking", turn=1)
-            await talk.wait_event("answering", 1)
-            await board.silence(500)
-            pressed_s = time.monotonic()
-            board.send_state("listening", turn=2)  # the device dropped its playback already
-            cut = await talk.wait_turn(1)
-            assert cut.outcome == "interrupted" and 0 < cut.flushed_ms <= 100
-            assert cut.abort_id is None
-            await board.speak(again)
-            board.send_state("thinking", turn=2)
-            record = await talk.wait_turn(2)
-            assert record.outcome == "answered" and record.transcript == "what time is it"
-            assert not board.received(rtcp_app.Abort)
-            first_of_turn_2 = min(arrival for arrival, _, marker, _ in board.packets
-                                  if arrival > pressed_s + 0.2)
-            old = [arrival for arrival, _, _, _ in board.packets
-                   if pressed_s + 0.15 < arrival < first_of_turn_2]
-            assert not old, "packets of the cut answer kept coming"
+            assert len(services.made) == 2
 
     run(scenario())
