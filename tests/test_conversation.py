@@ -5,6 +5,7 @@ Questions are spoken by espeak-ng at test time; what the board played is cut
 from its speaker WAV by its timeline and decoded back by pocketsphinx.
 """
 import asyncio
+import time
 import wave
 from datetime import datetime
 
@@ -17,7 +18,7 @@ from host.pipeline import grammar
 from host.pipeline.asr import Recognizer
 from host.pipeline.config import from_dict
 from host.pipeline.intents import IntentAgent, normalise
-from host.talk_report import FRAME_GAP_MS
+from host.talk_report import unwrap_ticks_ms
 from host.talk_script import Utterance
 from tests.host.pipeline.conversation_harness import FlakyRecognizers
 
@@ -38,20 +39,23 @@ def quiet():
 
 
 def answers_played(result):
-    """The board's speaker WAV cut into what it played back to back (one PCM per answer)."""
+    """What the board played for each answered turn, cut from its speaker WAV by its timeline.
+
+    A turn's answer is everything played from its first sample to the next
+    turn's first sample (the speaker WAV holds no silence, so a late write
+    under load leaves no gap in it).
+    """
     with wave.open(str(result.speaker_wav), "rb") as wav:
         pcm = wav.readframes(wav.getnframes())
-    rows = read_timeline(str(result.speaker_wav) + ".timeline")
-    pieces, start, end, last_end_ms = [], None, None, None
-    for offset, ticks, samples in rows:
-        if start is not None and ticks - last_end_ms > FRAME_GAP_MS:
-            pieces.append(pcm[start * 2:end * 2])
-            start = None
-        if start is None:
-            start = offset
-        end, last_end_ms = offset + samples, ticks + samples // 16
-    if start is not None:
-        pieces.append(pcm[start * 2:end * 2])
+    now_s = time.monotonic()
+    rows = [(offset, unwrap_ticks_ms(ticks, now_s), samples)
+            for offset, ticks, samples in read_timeline(str(result.speaker_wav) + ".timeline")]
+    starts = [turn.first_played_s for turn in result.turns if turn.first_played_s is not None]
+    pieces = []
+    for first_s, next_s in zip(starts, starts[1:] + [float("inf")]):
+        inside = [(offset, samples) for offset, at_s, samples in rows
+                  if first_s - 0.001 <= at_s < next_s - 0.001]
+        pieces.append(pcm[inside[0][0] * 2:(inside[-1][0] + inside[-1][1]) * 2])
     return pieces
 
 
@@ -88,12 +92,10 @@ def test_spoken_questions_are_answered_and_the_board_plays_the_answer(tmp_path):
         assert [r and r["intent"] for r in records] == [q[0] for q in QUESTIONS.values()], voice
         replies = [record["reply_text"] for record in records]
         played = answers_played(result)
-        # Each answer in turn, perhaps followed by the timer's ring.
-        assert len(played) >= len(replies), (voice, len(played))
+        assert len(played) == len(replies), (voice, len(played))
         candidates = replies + other_answers() + ["Your timer is done."]
-        heard = [decode_answer(pcm, candidates) for pcm in played]
-        answers = [text for text in heard if text != normalise("Your timer is done.")]
-        assert answers[:len(replies)] == [normalise(text) for text in replies], (voice, heard)
+        answers = [decode_answer(pcm, candidates) for pcm in played]
+        assert answers == [normalise(text) for text in replies], (voice, answers, [len(p) // 32 for p in played])
         for text, (_, words) in zip(answers, QUESTIONS.values()):
             assert all(word in text.split() for word in words), (voice, text, words)
 
