@@ -7,6 +7,7 @@ Questions are espeak-ng voices made at test time (conftest.spoken).
 Run with -s to see the per-turn latencies.
 """
 import asyncio
+import time
 
 from device import rtcp_app
 from host.pipeline.agent import RING_TEXT
@@ -180,5 +181,51 @@ def test_an_empty_turn_and_a_failing_recogniser_leave_the_conversation_answering
             record = await talk.wait_turn(2)
             assert record.outcome == "answered" and record.transcript == "what time is it"
             assert len(services.made) == 2
+
+    run(scenario())
+
+
+def test_the_session_going_away_mid_turn_ends_the_pipeline_cleanly(spoken):
+    question = spoken("what time is it")
+
+    async def scenario():
+        async with talking(from_dict({})) as talk:
+            await talk.board.speak(question[: len(question) // 2])
+            await wait_until(lambda: talk.conversation.transport.input().record is not None,
+                             "the turn to start")
+            talk.gateway.remove_session(talk.conversation.session.uplink_ssrc)
+            await asyncio.wait_for(talk.conversation.stop(), 10)
+            assert not talk.conversation.running
+            assert [(r.turn, r.outcome) for r in talk.turns] == [(1, "ended")]
+
+    run(scenario())
+
+
+def test_a_button_press_during_the_answer_cuts_the_downlink_without_an_abort(spoken):
+    question, again = spoken("what can you do"), spoken("what time is it")
+
+    async def scenario():
+        async with talking(from_dict({})) as talk:
+            board = talk.board
+            board.send_state("listening", turn=1)
+            await board.speak(question)
+            board.send_state("thinking", turn=1)
+            await talk.wait_event("answering", 1)
+            await board.silence(500)
+            pressed_s = time.monotonic()
+            board.send_state("listening", turn=2)  # the device dropped its playback already
+            cut = await talk.wait_turn(1)
+            assert cut.outcome == "interrupted" and 0 < cut.flushed_ms <= 100
+            assert cut.abort_id is None
+            await board.speak(again)
+            board.send_state("thinking", turn=2)
+            record = await talk.wait_turn(2)
+            assert record.outcome == "answered" and record.transcript == "what time is it"
+            assert not board.received(rtcp_app.Abort)
+            first_of_turn_2 = min(arrival for arrival, _, marker, _ in board.packets
+                                  if arrival > pressed_s + 0.2)
+            old = [arrival for arrival, _, _, _ in board.packets
+                   if pressed_s + 0.15 < arrival < first_of_turn_2]
+            assert not old, "packets of the cut answer kept coming"
 
     run(scenario())
