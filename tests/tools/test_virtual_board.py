@@ -1,7 +1,8 @@
 """The real esptool and the real mpremote against the virtual board on a pty."""
+import os
+import select
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -12,13 +13,16 @@ ESPTOOL = [sys.executable, "-m", "esptool"]
 MPREMOTE = [sys.executable, "-m", "mpremote"]
 
 
-def wait_until(condition, timeout_s, what):
-    """Poll a condition with a deadline (not a fixed sleep)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
+def read_fifo(path, timeout_s, what):
+    """Wait for a writer to put a line in the FIFO at path: an event, not a poll."""
+    fd = os.open(str(path), os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        readable, _, _ = select.select([fd], [], [], timeout_s)
+        if not readable:
             raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.02)
+        return os.read(fd, 256).decode()
+    finally:
+        os.close(fd)
 
 
 def esptool(chip, port, *args):
@@ -27,7 +31,6 @@ def esptool(chip, port, *args):
 
 
 def mpremote(port, *args):
-    import os
     return subprocess.run(MPREMOTE + ["connect", os.path.realpath(port), *args],
                           capture_output=True, text=True, timeout=60)
 
@@ -76,7 +79,8 @@ def test_mpremote_copies_lists_executes_and_resets(micropython_board, tmp_path):
     board = micropython_board
     payload = bytes(range(256)) * 40
     (tmp_path / "blob.bin").write_bytes(payload)
-    (tmp_path / "main.py").write_text("open('booted.txt', 'w').write('main ran')\n")
+    (tmp_path / "main.py").write_text("open('booted.txt', 'w').write('main ran')\n"
+                                      "open('booted.fifo', 'w').write('booted\\n')\n")
     result = mpremote(board.port, "cp", str(tmp_path / "blob.bin"), ":blob.bin", "+", "ls", "+",
                       "exec", "import os; print('size', os.stat('blob.bin')[6])")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -89,9 +93,10 @@ def test_mpremote_copies_lists_executes_and_resets(micropython_board, tmp_path):
     assert "NameError" in mpremote(board.port, "exec", "print(x)").stdout
     # A hard reset boots main.py from the board's filesystem (watched from the host:
     # connecting at once would interrupt main.py with mpremote's Ctrl-C, as on a real board).
+    os.mkfifo(str(board.fs_root / "booted.fifo"))  # main.py's open() waits for our reader
     assert mpremote(board.port, "cp", str(tmp_path / "main.py"), ":main.py", "+", "reset").returncode == 0
-    booted = board.fs_root / "booted.txt"
-    wait_until(lambda: booted.exists() and booted.read_text() == "main ran", 20, "main.py to run after reset")
+    assert read_fifo(board.fs_root / "booted.fifo", 20, "main.py to run after reset") == "booted\n"
+    assert (board.fs_root / "booted.txt").read_text() == "main ran"
     result = mpremote(board.port, "exec", "print(open('booted.txt').read())")
     assert "main ran" in result.stdout, result.stdout + result.stderr
 
