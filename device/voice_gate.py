@@ -13,8 +13,6 @@ integers (small ints on a 32-bit MicroPython too). Noise floor: follows the
 level down at once and up slowly (1/32 of the difference per frame) while
 the gate is closed. Pure: no I/O, no clock; runs on MicroPython and CPython.
 """
-from array import array
-
 MIN_OPEN_LEVEL = 60      # never open below this level (a digitally silent microphone)
 OPEN_RATIO = 4           # open when the level is this many times the noise floor (~12 dB)
 OPEN_FRAMES = 2          # ... for this many frames in a row
@@ -24,13 +22,15 @@ _STRIDE = 4
 
 
 def frame_level(pcm):
-    """Mean absolute value of every 4th 16-bit sample of a frame (0..32768)."""
-    samples = array("h", pcm)
+    """Mean absolute value of every 4th 16-bit little-endian sample of a frame (0..32768).
+
+    Reads the bytes in place: nothing is allocated per frame.
+    """
     total = 0
     count = 0
-    for i in range(0, len(samples), _STRIDE):
-        value = samples[i]
-        total += value if value >= 0 else -value
+    for i in range(0, len(pcm) - 1, 2 * _STRIDE):
+        value = pcm[i] | (pcm[i + 1] << 8)
+        total += value if value < 32768 else 65536 - value
         count += 1
     return total // count if count else 0
 
@@ -52,14 +52,20 @@ class VoiceGate:
         self._min_level = min_open_level
         self._loud_run = 0
         self._quiet_run = 0
-        self._held = []            # the pre-roll: copies of the latest closed frames
+        # The pre-roll: a ring of frame buffers allocated once, the newest at _ring_next - 1.
+        self._ring = [bytearray(0) for _ in range(self._preroll_frames)]
+        self._ring_next = 0
+        self._ring_count = 0
 
     def _loud(self, level):
         threshold = self._ratio * self.floor
         return level > (threshold if threshold > self._min_level else self._min_level)
 
     def feed(self, pcm):
-        """One frame: (send it?, frames to send before it: the pre-roll, oldest first)."""
+        """One frame: (send it?, frames to send before it: the pre-roll, oldest first).
+
+        The pre-roll frames are the gate's own buffers: send them before the next feed().
+        """
         level = frame_level(pcm)
         if self.floor is None:
             self.floor = level
@@ -76,8 +82,7 @@ class VoiceGate:
             self.open = True
             self.opened += 1
             self._quiet_run = 0
-            preroll, self._held = self._held, []
-            return True, preroll
+            return True, self._take_preroll()
         self._hold(pcm)
         return False, ()
 
@@ -88,14 +93,30 @@ class VoiceGate:
             self.floor += (level - self.floor) >> 5
 
     def _hold(self, pcm):
-        self._held.append(bytes(pcm))
-        if len(self._held) > self._preroll_frames:
-            self._held.pop(0)
+        if not self._preroll_frames:
             self.frames_held += 1
+            return
+        slot = self._ring[self._ring_next]
+        if len(slot) != len(pcm):
+            slot = self._ring[self._ring_next] = bytearray(len(pcm))  # once, or a new frame size
+        slot[:] = pcm
+        self._ring_next = (self._ring_next + 1) % self._preroll_frames
+        if self._ring_count == self._preroll_frames:
+            self.frames_held += 1  # the oldest held frame is overwritten: never sent
+        else:
+            self._ring_count += 1
+
+    def _take_preroll(self):
+        # Oldest first; the buffers are the ring's own: send them before the next feed().
+        size = self._preroll_frames
+        first = (self._ring_next - self._ring_count) % size if size else 0
+        frames = [self._ring[(first + k) % size] for k in range(self._ring_count)]
+        self._ring_count = 0
+        return frames
 
     def reset(self):
         """Closed, pre-roll dropped (the floor is kept: the room has not changed)."""
         self.open = False
         self._loud_run = 0
         self._quiet_run = 0
-        self._held = []
+        self._ring_count = 0
