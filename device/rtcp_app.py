@@ -66,8 +66,23 @@ def _app(subtype, ssrc, data):
     return rtcp.RtcpUnknown(rtcp.PT_APP, subtype, struct.pack("!I", ssrc) + NAME + data)
 
 
-class DeviceState:
+class _Message:
+    """What every PPIT message shares: equality by its FIELDS."""
+
+    FIELDS = ()
+
+    def fields(self):
+        """The message's values, in FIELDS order."""
+        return tuple(getattr(self, name) for name in self.FIELDS)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.fields() == self.fields()
+
+
+class DeviceState(_Message):
     """Where the device is in the conversation, and how it listens."""
+
+    FIELDS = ("ssrc", "state", "mode", "turn", "half_duplex")
 
     def __init__(self, ssrc, state, mode, turn=0, half_duplex=False):
         self.ssrc = ssrc
@@ -79,13 +94,6 @@ class DeviceState:
     def __repr__(self):
         return "DeviceState(%s, %s, turn=%d%s)" % (
             self.state, self.mode, self.turn, ", half duplex" if self.half_duplex else "")
-
-    def __eq__(self, other):
-        return isinstance(other, DeviceState) and self.fields() == other.fields()
-
-    def fields(self):
-        """(ssrc, state, mode, turn, half_duplex)."""
-        return (self.ssrc, self.state, self.mode, self.turn, self.half_duplex)
 
     def to_packet(self):
         """The RTCP APP packet (an rtcp.RtcpUnknown) for a compound."""
@@ -101,8 +109,10 @@ class DeviceState:
                    turn, bool(flags & 1))
 
 
-class Abort:
+class Abort(_Message):
     """Drop the answer you are playing; resume at resume_seq (or the next marker)."""
+
+    FIELDS = ("ssrc", "abort_id", "resume_seq")
 
     def __init__(self, ssrc, abort_id, resume_seq=None):
         self.ssrc = ssrc
@@ -111,10 +121,6 @@ class Abort:
 
     def __repr__(self):
         return "Abort(id=%d, resume_seq=%r)" % (self.abort_id, self.resume_seq)
-
-    def __eq__(self, other):
-        return isinstance(other, Abort) and (self.ssrc, self.abort_id, self.resume_seq) == (
-            other.ssrc, other.abort_id, other.resume_seq)
 
     def to_packet(self):
         """The RTCP APP packet (an rtcp.RtcpUnknown) for a compound."""
@@ -129,8 +135,10 @@ class Abort:
         return cls(ssrc, abort_id, resume_seq if flags & 1 else None)
 
 
-class TurnEvent:
+class TurnEvent(_Message):
     """The pipeline's news about a turn: heard it, answering, done, nothing to say."""
+
+    FIELDS = ("ssrc", "event", "turn")
 
     def __init__(self, ssrc, event, turn):
         self.ssrc = ssrc
@@ -139,10 +147,6 @@ class TurnEvent:
 
     def __repr__(self):
         return "TurnEvent(%s, turn=%d)" % (self.event, self.turn)
-
-    def __eq__(self, other):
-        return isinstance(other, TurnEvent) and (self.ssrc, self.event, self.turn) == (
-            other.ssrc, other.event, other.turn)
 
     def to_packet(self):
         """The RTCP APP packet (an rtcp.RtcpUnknown) for a compound."""
@@ -156,8 +160,10 @@ class TurnEvent:
         return cls(ssrc, _choice("event", event, TURN_EVENTS), turn)
 
 
-class Volume:
+class Volume(_Message):
     """Set the speaker volume (what a local "volume up" intent does)."""
+
+    FIELDS = ("ssrc", "volume_pct", "request_id")
 
     def __init__(self, ssrc, volume_pct, request_id):
         self.ssrc = ssrc
@@ -166,10 +172,6 @@ class Volume:
 
     def __repr__(self):
         return "Volume(%d%%, request=%d)" % (self.volume_pct, self.request_id)
-
-    def __eq__(self, other):
-        return isinstance(other, Volume) and (self.ssrc, self.volume_pct, self.request_id) == (
-            other.ssrc, other.volume_pct, other.request_id)
 
     def to_packet(self):
         """The RTCP APP packet (an rtcp.RtcpUnknown) for a compound."""
