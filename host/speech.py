@@ -25,7 +25,9 @@ def synthesise(text, wav_path, voice="en-us", words_per_minute=160,
     effects = ["rate", str(sample_rate_hz)]
     if lead_silence_ms or tail_silence_ms:
         effects += ["pad", "%.3f" % (lead_silence_ms / 1000), "%.3f" % (tail_silence_ms / 1000)]
-    subprocess.run(["sox", str(raw), "-b", "16", "-c", "1", str(wav_path), *effects],
+    # -D: no dither. sox dithers with random noise by default when it requantises,
+    # which made the same phrase differ from run to run (and the tests with it).
+    subprocess.run(["sox", "-D", str(raw), "-b", "16", "-c", "1", str(wav_path), *effects],
                    check=True, capture_output=True)
     raw.unlink()
     return wav_path

@@ -43,6 +43,11 @@ DEFAULT_REJECT_PENALTY = 1e-8
 # grammar's final state on short utterances; more Gaussians and wider beams
 # help synthetic and accented voices at ~10% more CPU.
 SEARCH_SETTINGS = dict(bestpath=False, topn=8, beam=1e-60, wbeam=1e-40, pbeam=1e-60)
+# Half a bit of noise under the audio from a fixed seed: digital silence (a
+# synthetic voice's pauses, a decoder's concealment, a gate's padding) has no
+# log energy, and the cepstral mean drifts on it. A fixed seed keeps a session's
+# results repeatable.
+FRONT_END_SETTINGS = dict(dither=True, seed=1)
 _NOT_WORDS = {"<s>", "</s>", "<sil>", "[NOISE]", "(NULL)"}
 
 
@@ -126,7 +131,8 @@ class OpenVocabulary:
 
     def __init__(self):
         hmm, dictionary, lm = model_paths()
-        self._decoder = pocketsphinx.Decoder(hmm=hmm, dict=dictionary, lm=lm, loglevel="FATAL")
+        self._decoder = pocketsphinx.Decoder(hmm=hmm, dict=dictionary, lm=lm, loglevel="FATAL",
+                                             **FRONT_END_SETTINGS)
         self._lock = threading.Lock()
 
     @classmethod
@@ -170,7 +176,8 @@ class Recognizer:
             with open(dictionary, "w", encoding="utf-8") as out:
                 out.write(dictionary_text(frozenset(grammar_words(self.jsgf))))
             self._decoder = pocketsphinx.Decoder(hmm=hmm, dict=dictionary, lm=None,
-                                                 loglevel="FATAL", **SEARCH_SETTINGS)
+                                                 loglevel="FATAL", **SEARCH_SETTINGS,
+                                                 **FRONT_END_SETTINGS)
         self._decoder.add_jsgf_string(grammar_module.GRAMMAR_NAME, self.jsgf)
         self._decoder.activate_search(grammar_module.GRAMMAR_NAME)
         self._audio = bytearray()
