@@ -61,6 +61,7 @@ class DeviceApp:
         self.grants = 0
         self.talker = None
         self.rejected = 0
+        self.config_repeats = 0
         self.telemetry_dropped = 0
         self._telemetry_tasks = []
         self._talker_task = None
@@ -152,8 +153,13 @@ class DeviceApp:
 
     async def _handle(self, kind, message):
         if kind == "config":
-            self._apply_settings(message.settings)
-            self.config_version = message.version
+            if self._configured.is_set() and message.version == self.config_version:
+                # The retained config again (a reconnect): what the device has
+                # changed since (a spoken volume, set_config) stays.
+                self.config_repeats += 1
+            else:
+                self._apply_settings(message.settings)
+                self.config_version = message.version
             await self._ack_config(message.version, True, None)
             self._configured.set()
         elif kind == "session/grant":
@@ -207,9 +213,14 @@ class DeviceApp:
                 button=getattr(self.board, "button", None), mode=settings["listen_mode"],
                 half_duplex=settings["half_duplex"], volume_pct=settings["volume_pct"],
                 led=getattr(self.board, "led", None), voice_gate=settings["voice_gate"])
+            self.talker.on_volume = self._on_volume
             self._talker_task = asyncio.create_task(self.talker.run())
         else:
             self.talker.replace_session(grant.session)
+
+    def _on_volume(self, volume_pct):
+        """The gateway set the volume in-band (a spoken "louder"): keep it as the setting."""
+        self.settings["volume_pct"] = volume_pct
 
     async def _on_command(self, command):
         ok, error, result = True, None, None

@@ -70,6 +70,7 @@ class Talker:
         self.button = button
         self.led = led  # HAL on()/off(): lit while the conversation is not idle
         self.voice_gate = voice_gate  # always listening: send only what the gate lets through
+        self.on_volume = None  # on_volume(volume_pct) after an in-band Volume is applied
         self.history = [(self.conversation.state, now)]
         self.aborts = []  # (abort_id, ticks_ms, ms of audio dropped), newest last
         self.presses = []  # [press ticks_ms, release ticks_ms or None], newest last
@@ -209,6 +210,8 @@ class Talker:
             if not self._volume_ids.first_time(message.request_id):
                 return False
             self.set_volume(message.volume_pct)
+            if self.on_volume is not None:
+                self.on_volume(message.volume_pct)
         self._apply()
         return True
 

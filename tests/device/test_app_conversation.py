@@ -87,3 +87,40 @@ def test_a_provisioned_device_listens_answers_obeys_commands_and_reports_its_sta
     expected = np.frombuffer(tone_pcm(400), dtype="<i2").astype(np.float64) * gain_q15(50) / 32768
     assert len(played) == len(expected)
     assert np.sqrt(np.mean(played[1600:] ** 2)) == pytest.approx(np.sqrt(np.mean(expected ** 2)), rel=0.15)
+
+
+async def _spoken_volume_then_reconnect(broker, tmp_path):
+    async with FleetHarness(broker, tmp_path) as fleet:
+        fleet.enroll("kitchen-1")
+        await push_config(broker.info, fleet.registry, "kitchen-1", {"volume_pct": 80})
+        board = VirtualBoard(VirtualMic(keep_open=True), VirtualSpeaker(str(tmp_path / "speaker.wav")),
+                             VirtualButton([]))
+        app = DeviceApp(fleet.identities["kitchen-1"], board)
+        task = asyncio.create_task(app.run())
+        try:
+            await wait_until(lambda: app.talker is not None, "a session grant")
+            configured = (app.config_version, app.settings["volume_pct"])
+            served = fleet.gateway.session(app.talker.session.uplink_ssrc)
+            served.send_app(rtcp_app.Volume(app.talker.session.downlink_ssrc, 30, 7))
+            await wait_until(lambda: app.talker.volume_pct == 30, "the in-band volume")
+            spoken = app.settings["volume_pct"]
+            app.client.abort()  # the link drops; the retained config comes again on reconnect
+            await wait_until(lambda: app.config_repeats == 1, "the retained config again")
+            after = (app.settings["volume_pct"], app.talker.volume_pct)
+            await push_config(broker.info, fleet.registry, "kitchen-1", {"volume_pct": 60})
+            await wait_until(lambda: app.talker.volume_pct == 60, "the operator's new config")
+            pushed = (app.config_version, app.settings["volume_pct"])
+        finally:
+            app.stop()
+            await asyncio.wait_for(task, 10)
+            board.close()
+    return configured, spoken, after, pushed
+
+
+def test_a_spoken_volume_is_the_setting_until_the_operator_pushes_a_new_config(broker, tmp_path):
+    configured, spoken, after, pushed = asyncio.run(
+        asyncio.wait_for(_spoken_volume_then_reconnect(broker, tmp_path), 60))
+    assert configured[1] == 80
+    assert spoken == 30
+    assert after == (30, 30)  # a reconnect does not undo what the user asked for
+    assert pushed[0] > configured[0] and pushed[1] == 60
