@@ -7,6 +7,10 @@ bool as an int, CPython does, so both are tested for explicitly.
 """
 
 _INF = float("inf")
+# name_list(): the names a newer peer may add (a codec, a capability).
+NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_-"
+NAME_MAX_CHARS = 32
+NAMES_MAX_ITEMS = 16
 
 
 def _show(value):
@@ -143,6 +147,24 @@ class Fields:
             raise self.error(name, "must have at least %d item(s), got %d" % (min_items, len(items)))
         for index in range(len(items)):
             item = self.check_choice("%s[%d]" % (name, index), items[index], choices, str)
+            if item in items[:index]:
+                raise self.error(name, "lists %s twice" % _show(item))
+        return list(items)
+
+    def name_list(self, name, min_items=0, max_items=NAMES_MAX_ITEMS):
+        """A list of distinct names (NAME_CHARS, 1..NAME_MAX_CHARS each), known or not.
+
+        For what a newer peer may add to (codecs, capabilities): an old reader
+        keeps the names it does not know instead of refusing the message.
+        """
+        items = self.require(name, list)
+        if not min_items <= len(items) <= max_items:
+            raise self.error(name, "must have %d..%d item(s), got %d" % (min_items, max_items, len(items)))
+        for index in range(len(items)):
+            item = self.check("%s[%d]" % (name, index), items[index], str)
+            if not 1 <= len(item) <= NAME_MAX_CHARS or any(c not in NAME_CHARS for c in item):
+                raise self.error("%s[%d]" % (name, index), "must be 1..%d of a-z 0-9 _ -, got %s"
+                                 % (NAME_MAX_CHARS, _show(item)))
             if item in items[:index]:
                 raise self.error(name, "lists %s twice" % _show(item))
         return list(items)

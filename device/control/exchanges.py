@@ -4,7 +4,7 @@ Imported by device/control/messages.py, where decode() finds them by kind.
 """
 from device.control import settings as settings_rules
 from device.control.wire import VERSION, Message, outcome_error, put_optional
-from device.session import CODECS, MediaSession
+from device.session import MediaSession
 
 ID_MAX_CHARS = 64
 ERROR_MAX_CHARS = 512
@@ -29,7 +29,7 @@ class SessionRequest(Message):
 
     @classmethod
     def _read(cls, fields):
-        return cls(fields.text("request_id", 1, ID_MAX_CHARS), fields.choice_list("codecs", CODECS, 1),
+        return cls(fields.text("request_id", 1, ID_MAX_CHARS), fields.name_list("codecs", 1),
                    fields.one_of("reason", REQUEST_REASONS, str))
 
     def to_dict(self):

@@ -2,7 +2,9 @@
 
 Each class validates in from_dict()/decode() (ValueError "<Name>: field 'x'
 <reason>"), and gives to_dict() and encode() -> compact JSON bytes. Unknown
-extra fields are ignored, for forward compatibility; unknown settings are not.
+extra fields are ignored, for forward compatibility, and so are codec and
+capability names this runtime does not know (kept, not refused); unknown
+settings are refused.
 The session and command exchanges live in device/control/exchanges.py.
 """
 from device.control import settings as settings_rules
@@ -10,11 +12,9 @@ from device.control.exchanges import Command, CommandAck, SessionGrant, SessionR
 from device.control.wire import MAX_PAYLOAD_BYTES, VERSION, Message, optional_int, outcome_error, put_optional
 from device.rtcp_app import MODES as CONVERSATION_MODES
 from device.rtcp_app import STATES as CONVERSATION_STATES
-from device.session import CODECS
 
 STATES = ("online", "offline")
 RUNTIMES = ("micropython", "cpython")
-CAPABILITIES = ("speaker", "microphone", "button", "led", "aec", "wifi")
 NAME_MAX_CHARS = 64
 ERROR_MAX_CHARS = 512
 
@@ -66,8 +66,8 @@ class Hello(Message):
             board=fields.text("board", 1, NAME_MAX_CHARS),
             firmware=fields.text("firmware", 1, NAME_MAX_CHARS),
             runtime=fields.one_of("runtime", RUNTIMES, str),
-            codecs=fields.choice_list("codecs", CODECS, 1),
-            capabilities=fields.choice_list("capabilities", CAPABILITIES),
+            codecs=fields.name_list("codecs", 1),
+            capabilities=fields.name_list("capabilities"),
             config_version=fields.int_in("config_version", 0),
         )
 

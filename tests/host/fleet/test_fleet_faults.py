@@ -59,7 +59,7 @@ BAD_MESSAGES = [
     ("session/request", b"\xc3\x28 not UTF-8"),
     ("session/request", b"null"),
     ("session/request", _padded(REQUEST, 9000)),
-    ("session/request", _schema_violation(REQUEST, codecs=["mp3"])),
+    ("session/request", _schema_violation(REQUEST, codecs=["MP3"])),
 ]
 
 
