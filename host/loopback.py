@@ -5,6 +5,7 @@ a board would; the gateway runs in this process. Used by the demo, the
 end-to-end tests and the benchmarks.
 """
 import asyncio
+import os
 import json
 import time
 from pathlib import Path
@@ -33,11 +34,15 @@ class LoopbackResult:
         return self.gateway_stats["sessions"][self.session.uplink_ssrc]["counters"]
 
 
-async def run_device_module(runtime, module, argv, timeout_s, what="device"):
-    """Run a device/ module as a child process; return the JSON stats of its last line."""
+async def run_device_module(runtime, module, argv, timeout_s, what="device", cpus=None):
+    """Run a device/ module as a child process; return the JSON stats of its last line.
+
+    cpus: CPU numbers to pin the process to (benchmarks), None for no pinning.
+    """
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, set(cpus)))
     process = await asyncio.create_subprocess_exec(
         *device_command(runtime, module, argv), env=device_env(runtime), cwd=str(REPO_ROOT),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=pin)
     try:
         out, err = await asyncio.wait_for(process.communicate(), timeout_s)
     except asyncio.TimeoutError:

@@ -83,37 +83,60 @@ async def run_talk(utterances, work_dir, runtime="cpython", mode="always_listeni
     during: an async function (gateway, session, conversation) run beside the board, for
     what happens to the gateway meanwhile (a test removes the session).
     """
+    results = await run_talks([utterances], work_dir, runtime, mode, config, half_duplex,
+                              idle_stop_ms, services, on_turn, stall_timeout_ms, during, voice_gate)
+    return results[0]
+
+
+async def run_talks(boards, work_dir, runtime="cpython", mode="always_listening", config=None,
+                    half_duplex=False, idle_stop_ms=2500, services=None, on_turn=None,
+                    stall_timeout_ms=15000, during=None, voice_gate=True, board_cpus=None):
+    """Several boards at once, each with its own session and conversation on one gateway.
+
+    boards: one list of Utterances per board. Returns one TalkResult per board.
+    board_cpus: CPU numbers the board processes are pinned to (bench/capacity.py
+    keeps them off the gateway's core); None leaves them where this process runs.
+    """
     from host.pipeline.conversation import Conversations, gateway_settings
     if mode not in MODES:
         raise ValueError("talk: mode must be one of %s, got %r" % (", ".join(MODES), mode))
     work_dir = Path(work_dir)
-    placed = talk_script.prepare(utterances, work_dir)
     config = config or Config()
     conversations = Conversations(config, on_turn=on_turn, services=services,
                                   record_directory=str(work_dir))
     gateway = Gateway(gateway_settings(config, "127.0.0.1", 0), conversations.sink_factory)
     host, port = await gateway.start()
-    speaker = work_dir / ("board-speaker-%s.wav" % runtime)
+    plans = []
     try:
-        session = new_session(host, port, DEFAULT_CODEC[runtime])
-        session_path = work_dir / "session.json"
-        media_session.save(session, session_path)
-        gateway.add_session(session)
-        await _until_ready(conversations.conversations[session.uplink_ssrc])
-        max_ms = talk_script.script_length_ms(placed) + 30000
-        argv = _board_argv(session_path, placed, speaker, mode, half_duplex, idle_stop_ms,
-                           max_ms, stall_timeout_ms, voice_gate)
-        board = run_device_module(runtime, "device.talker", argv, max_ms / 1000 + 30, "board")
-        if during is not None:
-            conversation = conversations.conversations[session.uplink_ssrc]
-            device, _ = await asyncio.gather(board, during(gateway, session, conversation))
-        else:
-            device = await board
-        records = conversations.timelines().get(session.uplink_ssrc, [])
+        for index, utterances in enumerate(boards):
+            folder = work_dir if len(boards) == 1 else work_dir / ("board-%d" % (index + 1))
+            placed = talk_script.prepare(utterances, folder)
+            session = new_session(host, port, DEFAULT_CODEC[runtime])
+            session_path = folder / "session.json"
+            media_session.save(session, session_path)
+            gateway.add_session(session)
+            plans.append((placed, session, session_path, folder / ("board-speaker-%s.wav" % runtime)))
+        for _, session, _, _ in plans:
+            await _until_ready(conversations.conversations[session.uplink_ssrc])
+        runs = []
+        for placed, session, session_path, speaker in plans:
+            max_ms = talk_script.script_length_ms(placed) + 30000
+            argv = _board_argv(session_path, placed, speaker, mode, half_duplex, idle_stop_ms,
+                               max_ms, stall_timeout_ms, voice_gate)
+            runs.append(run_device_module(runtime, "device.talker", argv, max_ms / 1000 + 30, "board",
+                                          cpus=board_cpus))
+            if during is not None:
+                conversation = conversations.conversations[session.uplink_ssrc]
+                runs.append(during(gateway, session, conversation))
+        outcomes = await asyncio.gather(*runs)
+        devices = outcomes[::2] if during is not None else outcomes
+        timelines = conversations.timelines()
+        records = [timelines.get(session.uplink_ssrc, []) for _, session, _, _ in plans]
     finally:
         gateway_stats = await gateway.stop()
         await conversations.stop()
-    return _join(placed, records, device, gateway_stats, speaker)
+    return [_join(placed, board_records, device, gateway_stats, speaker)
+            for (placed, _, _, speaker), board_records, device in zip(plans, records, devices)]
 
 
 def _join(placed, records, device, gateway_stats, speaker):

@@ -75,17 +75,13 @@ def other_answers():
     return [agent.handle(question).text for question in asked]
 
 
-def talk_in_voice(tmp_path, voice, rate, runtime="cpython", mode="always_listening"):
-    utterances = [Utterance(text=text, voice=voice, words_per_minute=rate) for text in QUESTIONS]
-    return talk.run_talk(utterances, tmp_path / voice, runtime=runtime, mode=mode)
-
-
 def test_spoken_questions_are_answered_and_the_board_plays_the_answer(tmp_path):
-    async def all_voices():
-        return await asyncio.gather(*[talk_in_voice(tmp_path, voice, rate)
-                                      for voice, rate in VOICES])
-
-    results = asyncio.run(all_voices())
+    # Three boards, one voice each, talking at once to one gateway: three sessions,
+    # three pipelines, and no answer lands on the wrong board.
+    boards = [[Utterance(text=text, voice=voice, words_per_minute=rate) for text in QUESTIONS]
+              for voice, rate in VOICES]
+    results = asyncio.run(talk.run_talks(boards, tmp_path))
+    assert len({result.speaker_wav for result in results}) == len(VOICES)
     for (voice, rate), result in zip(VOICES, results):
         assert result.final_state == "idle", voice
         records = [turn.record for turn in result.turns]
