@@ -16,10 +16,13 @@ import errno
 import random
 
 from device.hal.clock import sleep_ms, ticks_add, ticks_diff, ticks_ms
+from device.mqtt.connect import CONNACK_REASONS, Connect
 from device.mqtt.packets import (
-    CONNACK, CONNACK_REASONS, DISCONNECT_BYTES, PINGREQ_BYTES, PINGRESP, PUBACK, PUBLISH,
-    SUBACK, SUBACK_FAILURE, UNSUBACK, Ack, Connect, Publish, Subscribe, Unsubscribe,
-    decode, decode_varint, validate_topic_filter, validate_topic_name,
+    DISCONNECT_BYTES, PINGREQ_BYTES, SUBACK_FAILURE, Ack, Publish, Subscribe, Unsubscribe, decode,
+)
+from device.mqtt.wire import (
+    CONNACK, PINGRESP, PUBACK, PUBLISH, SUBACK, UNSUBACK, decode_varint, validate_topic_filter,
+    validate_topic_name,
 )
 
 _TIMEOUT = asyncio.TimeoutError

@@ -3,11 +3,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from device.mqtt import packets
-from device.mqtt.packets import (
-    Ack, Connack, Connect, Control, Publish, Suback, Subscribe, Unsubscribe, decode_varint,
-    encode_varint, parse, validate_topic_filter, validate_topic_name,
-)
+from device.mqtt import packets, wire
+from device.mqtt.connect import Connack, Connect
+from device.mqtt.packets import Ack, Control, Publish, Suback, Subscribe, Unsubscribe, parse
+from device.mqtt.wire import decode_varint, encode_varint, validate_topic_filter, validate_topic_name
 
 # MQTT 3.1.1 section 2.2.3, table 2.4 (and one value either side of each edge).
 VARINTS = [
@@ -120,12 +119,12 @@ def test_subscribe_spec_example():
 def test_small_packets_layout():
     assert Connack(False, 0).to_bytes().hex() == "20020000"
     assert Connack(True, 0).to_bytes().hex() == "20020100"
-    assert Ack(packets.PUBACK, 0x1234).to_bytes().hex() == "40021234"
-    assert Ack(packets.UNSUBACK, 7).to_bytes().hex() == "b0020007"
-    assert Ack(packets.PUBREL, 7).to_bytes().hex() == "62020007"
+    assert Ack(wire.PUBACK, 0x1234).to_bytes().hex() == "40021234"
+    assert Ack(wire.UNSUBACK, 7).to_bytes().hex() == "b0020007"
+    assert Ack(wire.PUBREL, 7).to_bytes().hex() == "62020007"
     assert Unsubscribe(2, ["a/+", "#"]).to_bytes().hex() == "a20a" "0002" "0003612f2b" "000123"
     assert packets.PINGREQ_BYTES.hex() == "c000"
-    assert Control(packets.PINGRESP).to_bytes().hex() == "d000"
+    assert Control(wire.PINGRESP).to_bytes().hex() == "d000"
     assert packets.DISCONNECT_BYTES.hex() == "e000"
 
 
@@ -137,11 +136,11 @@ ROUND_TRIPS = [
     Publish("x/y", bytes(range(256)) * 3, 1, False, False, 1),
     Publish("\u00e9t\u00e9/\u4e2d", b"", 0, True),
     Publish("t", b"q2", 2, False, True, 9),
-    Ack(packets.PUBACK, 1), Ack(packets.PUBREC, 2), Ack(packets.PUBREL, 3),
-    Ack(packets.PUBCOMP, 4), Ack(packets.UNSUBACK, 65535),
+    Ack(wire.PUBACK, 1), Ack(wire.PUBREC, 2), Ack(wire.PUBREL, 3),
+    Ack(wire.PUBCOMP, 4), Ack(wire.UNSUBACK, 65535),
     Subscribe(65535, [("#", 0), ("+/+/x", 1), ("/", 2)]), Suback(1, [0x80]),
     Unsubscribe(3, ["a", "a/b/#"]),
-    Control(packets.PINGREQ), Control(packets.PINGRESP), Control(packets.DISCONNECT),
+    Control(wire.PINGREQ), Control(wire.PINGRESP), Control(wire.DISCONNECT),
 ]
 
 
