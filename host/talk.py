@@ -49,17 +49,6 @@ def quiet_pipecat_logs(level="WARNING"):
     logger.add(sys.stderr, level=level)
 
 
-async def _until_ready(conversation, timeout_s=30.0):
-    """Wait until the pipeline takes audio: a board would lose its first words before."""
-    deadline = time.monotonic() + timeout_s
-    while not conversation.ready:
-        if not conversation.running and conversation._task is not None:
-            raise RuntimeError("talk: the conversation pipeline stopped while starting")
-        if time.monotonic() > deadline:
-            raise RuntimeError("talk: the conversation pipeline was not ready in %.0f s" % timeout_s)
-        await asyncio.sleep(0.01)
-
-
 def _board_argv(session_path, placed, speaker, mode, half_duplex, idle_stop_ms, max_ms,
                 stall_timeout_ms, voice_gate):
     argv = [session_path, talk_script.mic_argument(placed) or "-", speaker, "--mode", mode,
@@ -117,7 +106,7 @@ async def run_talks(boards, work_dir, runtime="cpython", mode="always_listening"
             gateway.add_session(session)
             plans.append((placed, session, session_path, folder / ("board-speaker-%s.wav" % runtime)))
         for _, session, _, _ in plans:
-            await _until_ready(conversations.conversations[session.uplink_ssrc])
+            await conversations.conversations[session.uplink_ssrc].wait_ready()
         runs = []
         for placed, session, session_path, speaker in plans:
             max_ms = talk_script.script_length_ms(placed) + 30000

@@ -163,6 +163,22 @@ class Conversation:
         """True once the pipeline takes audio (earlier uplink is dropped)."""
         return self.transport is not None and self.transport.input().ready
 
+    async def wait_ready(self, timeout_s=30.0):
+        """Wait until the pipeline takes audio; RuntimeError if it ends first or takes too long."""
+        if self._task is None:
+            raise RuntimeError("conversation %08x: not attached to a session" % self.session.uplink_ssrc)
+        started = asyncio.ensure_future(self.transport.input().started.wait())
+        done, _ = await asyncio.wait({started, self._task}, timeout=timeout_s,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if started in done:
+            return
+        started.cancel()
+        if self._task in done:
+            raise RuntimeError("conversation %08x: the pipeline stopped while starting"
+                               % self.session.uplink_ssrc)
+        raise RuntimeError("conversation %08x: the pipeline was not ready in %.0f s"
+                           % (self.session.uplink_ssrc, timeout_s))
+
     @property
     def running(self):
         """True while the pipeline task runs."""

@@ -58,6 +58,7 @@ class PipitInput(BaseInputTransport):
         self._clock = clock
         self._queue = asyncio.Queue()     # bytes (audio) and DeviceState, in arrival order
         self._ready = False
+        self.started = asyncio.Event()    # set with _ready: the pipeline takes audio from now on
         self._fed_ms = 0                  # stream time of the end of the audio fed to the detector
         self._state = None                # the device's last DeviceState
         self.record = None                # the turn being listened to
@@ -95,6 +96,7 @@ class PipitInput(BaseInputTransport):
         await super().start(frame)
         await self.set_transport_ready(frame)
         self._ready = True
+        self.started.set()
 
     async def _audio_task_handler(self):
         # Replaces the base handler: audio and device state, in order, one task.

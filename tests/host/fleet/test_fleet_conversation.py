@@ -41,8 +41,7 @@ def test_a_provisioned_device_is_answered(broker, tmp_path):  # noqa: F811
             try:
                 await wait_until(lambda: app.talker is not None, 20, "a session grant")
                 ssrc = app.talker.session.uplink_ssrc
-                await wait_until(lambda: ssrc in conversations.conversations
-                                 and conversations.conversations[ssrc].ready, 20, "the pipeline")
+                await conversations.conversations[ssrc].wait_ready(20.0)
                 mic.say(str(question))
                 timeline = conversations.conversations[ssrc].timeline
                 await wait_until(lambda: timeline.records, 30, "the turn to close")

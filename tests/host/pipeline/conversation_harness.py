@@ -185,7 +185,7 @@ async def talking(config, services=None, session=None):
     conversation = conversations.conversations[session.uplink_ssrc]
     board = await Board(session).open(gateway.address)
     try:
-        await wait_until(lambda: conversation.ready, "the pipeline to start")
+        await conversation.wait_ready(30.0)
         await board.silence(100)  # latches the device's address
         yield Talk(gateway, conversations, conversation, board, turns)
     finally:

@@ -11,8 +11,11 @@ import time
 
 from device import rtcp_app
 from host.pipeline.agent import RING_TEXT
-from host.pipeline.config import from_dict
+from host.gateway.server import Gateway
+from host.pipeline.config import Config, from_dict
+from host.pipeline.conversation import Conversations, gateway_settings
 from host.pipeline.tts import EspeakTts
+from host.sessions import new_session
 from tests.host.pipeline.conversation_harness import (FRAME_S, FlakyRecognizers, rms, talking, voice_end_s,
                                                      wait_until)
 
@@ -229,3 +232,23 @@ def test_a_button_press_during_the_answer_cuts_the_downlink_without_an_abort(spo
             assert not old, "packets of the cut answer kept coming"
 
     run(scenario())
+
+
+def test_waiting_for_a_pipeline_that_ends_before_it_is_ready_says_so():
+    async def scenario():
+        conversations = Conversations(Config())
+        gateway = Gateway(gateway_settings(Config(), "127.0.0.1", 0), conversations.sink_factory)
+        host, port = await gateway.start()
+        session = new_session(host, port, "opus")
+        gateway.add_session(session)
+        conversation = conversations.conversations[session.uplink_ssrc]
+        gateway.remove_session(session.uplink_ssrc)  # gone before its pipeline took any audio
+        try:
+            await conversation.wait_ready(20.0)
+        except RuntimeError as error:
+            return str(error)
+        finally:
+            await gateway.stop()
+            await conversations.stop()
+
+    assert "the pipeline stopped while starting" in asyncio.run(asyncio.wait_for(scenario(), 30))
