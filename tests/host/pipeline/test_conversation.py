@@ -10,8 +10,8 @@ import asyncio
 import time
 
 from device import rtcp_app
-from host.pipeline.agent import RING_TEXT
 from host.gateway.server import Gateway
+from host.pipeline.agent import RING_TEXT
 from host.pipeline.config import Config, from_dict
 from host.pipeline.conversation import Conversations, gateway_settings
 from host.pipeline.tts import EspeakTts
