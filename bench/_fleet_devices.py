@@ -21,7 +21,8 @@ import time
 
 from device.control import topics
 from device.control.messages import Config, ConfigAck, Hello, Status
-from device.mqtt.client import STAT_NAMES, MqttClient, Will, tls_context
+from device.mqtt import MqttClient, Will, tls_context
+from device.mqtt.client import STAT_NAMES
 
 FIRMWARE = "0.1.0-sim"
 CONNECT_TIMEOUT_MS = 60000

@@ -22,7 +22,7 @@ import time
 from device import codec, rtp
 from device.control import topics
 from device.control.exchanges import SessionGrant, SessionRequest
-from device.mqtt.client import MqttClient, tls_context
+from device.mqtt import MqttClient, tls_context
 from device.srtp import SrtpContext
 
 GRANT_TIMEOUT_S = 10.0

@@ -22,7 +22,7 @@ from device.control import topics
 from device.control.exchanges import CommandAck, SessionRequest
 from device.control.messages import ConfigAck, Hello, Status, Telemetry, decode
 from device.hal import clock
-from device.mqtt.client import MqttClient, MqttError, Will, tls_context
+from device.mqtt import MqttClient, MqttError, Will, tls_context
 from device.talker import Talker
 
 FIRMWARE_VERSION = "0.1.0"

@@ -17,7 +17,7 @@ import secrets
 from typing import NamedTuple
 
 from device.control import topics
-from device.mqtt.client import MqttClient, MqttError
+from device.mqtt import MqttClient, MqttError
 from host.fleet import certs, passwords
 
 CONTROL_ROOT = "$CONTROL/dynamic-security"

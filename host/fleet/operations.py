@@ -12,7 +12,7 @@ from pathlib import Path
 from device.control import topics
 from device.control.exchanges import Command
 from device.control.messages import decode
-from device.mqtt.client import MqttClient, tls_context
+from device.mqtt import MqttClient, tls_context
 from host.fleet import broker as pipit_broker
 
 DEFAULT_STATE_DIR = Path(__file__).resolve().parents[2] / "var"

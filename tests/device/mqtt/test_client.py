@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from device.mqtt import MqttClient, MqttError
-from device.mqtt.client import read_packet
+from device.mqtt.stream import read_packet
 from tests.brokers import client_tool_args
 from tests.device.mqtt.support import WAIT_S, Clients, Inbox, run, unique, until
 

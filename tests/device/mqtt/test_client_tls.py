@@ -4,7 +4,7 @@ import ssl
 import pytest
 
 from device.mqtt import MqttClient, MqttError, tls_context
-from device.mqtt.client import pem_to_der
+from device.mqtt.tls import pem_to_der
 from tests.device.mqtt.support import Clients, Inbox, run, unique
 
 

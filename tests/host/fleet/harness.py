@@ -11,7 +11,7 @@ import asyncio
 from device import identity as identity_file
 from device.app import DeviceApp
 from device.main import virtual_board
-from device.mqtt.client import MqttClient, tls_context
+from device.mqtt import MqttClient, tls_context
 from host.fleet.enrolment import enroll_device
 from host.fleet.gateways import LocalGateway
 from host.fleet.operations import host_client

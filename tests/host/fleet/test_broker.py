@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from device.control.topics import device_topic
-from device.mqtt.client import MqttClient, MqttError
+from device.mqtt import MqttClient, MqttError
 from host.fleet import broker as pipit_broker
 from host.fleet import certs, dynsec, passwords
 from host.fleet.dynsec import DynsecAdmin, DynsecError

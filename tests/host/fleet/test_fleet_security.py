@@ -11,7 +11,7 @@ import asyncio
 from device.control import topics
 from device.control.exchanges import SessionGrant, SessionRequest
 from device.control.messages import ConfigAck, Hello, Status, Telemetry
-from device.mqtt.client import MqttError
+from device.mqtt import MqttError
 from host.fleet.enrolment import revoke_device
 from tests.host.fleet.harness import FleetHarness, Inbox, wait_until
 
