@@ -4,7 +4,9 @@ A flashed board's main.py runs `device.boot.main(["pipit.json", "board.json"])`:
 its bootstrap file (written by `pipit flash`), its board file, then the
 device runtime. An ESP32 board joins Wi-Fi first, with the bootstrap file's
 wifi_ssid and wifi_password (device/hal/wifi.py); if the link does not come
-up in time the board restarts and tries again. When the runtime returns (a
+up in time the board restarts and tries again. Then it sets its clock, which
+TLS needs for the certificate dates: NTP, or the time it was flashed
+(device/hal/wall_clock.py). When the runtime returns (a
 `reboot` command) the board restarts. The same entry runs a Raspberry Pi or
 a laptop under CPython (`pipit device run --board ...`, or the systemd unit
 of `pipit device install-service`).
@@ -14,7 +16,7 @@ import sys
 
 from device import identity as identity_file
 from device.app import DeviceApp
-from device.hal import boards, wifi
+from device.hal import boards, wall_clock, wifi
 
 
 def start_board(identity, board, mic_wav=None):
@@ -23,6 +25,8 @@ def start_board(identity, board, mic_wav=None):
     if getattr(hal, "needs_wifi", False):
         hal.wifi = wifi.connect(identity.wifi_ssid, identity.wifi_password)
         print("pipit: wifi %r up, %s dBm" % (identity.wifi_ssid, hal.wifi_rssi_dbm()))
+        how = wall_clock.set_wall_clock(identity.ntp_host, identity.provisioned_at_s)
+        print("pipit: clock %s (%d Unix s)" % (how, wall_clock.now_unix_s()))
     return hal
 
 

@@ -4,8 +4,10 @@ Written once per device by `pipit fleet enroll --out` or by `pipit flash`
 (as /pipit.json on the board), read at every boot. One JSON object:
 the device id and MQTT password, the broker address, the pipit CA
 certificate (PEM, inline so a single file travels), the board id and, for
-boards that need it, Wi-Fi credentials. A bad file is refused with the field
-and the reason before anything connects.
+boards that need it, Wi-Fi credentials, and for setting an ESP32's clock
+before TLS (device/hal/wall_clock.py) an NTP server and the time it was
+written. A bad file is refused with the field and the reason before anything
+connects.
 """
 import json
 
@@ -13,13 +15,14 @@ from device.control.topics import check_device_id
 from device.validate import Fields
 
 IDENTITY_FORMAT_VERSION = 1
+DEFAULT_NTP_HOST = "pool.ntp.org"
 
 
 class Identity:
     """A device's credentials and where it connects."""
 
     def __init__(self, device_id, password, broker_host, broker_port, ca_pem, board="virtual",
-                 wifi_ssid=None, wifi_password=None):
+                 wifi_ssid=None, wifi_password=None, ntp_host=DEFAULT_NTP_HOST, provisioned_at_s=None):
         self.device_id = device_id
         self.password = password
         self.broker_host = broker_host
@@ -28,6 +31,8 @@ class Identity:
         self.board = board
         self.wifi_ssid = wifi_ssid
         self.wifi_password = wifi_password
+        self.ntp_host = ntp_host                  # "" for none (a LAN without Internet)
+        self.provisioned_at_s = provisioned_at_s  # Unix seconds: the clock's floor
 
     @classmethod
     def from_dict(cls, data):
@@ -53,6 +58,9 @@ class Identity:
             board=fields.text("board", 1, 64) if fields.has("board") else "virtual",
             wifi_ssid=wifi_ssid,
             wifi_password=wifi_password,
+            ntp_host=fields.text("ntp_host", 0, 253) if fields.has("ntp_host") else DEFAULT_NTP_HOST,
+            provisioned_at_s=(fields.int_in("provisioned_at_s", 0) if fields.has("provisioned_at_s")
+                              else None),
         )
 
     def to_dict(self):
@@ -63,6 +71,10 @@ class Identity:
         if self.wifi_ssid is not None:
             data["wifi_ssid"] = self.wifi_ssid
             data["wifi_password"] = self.wifi_password or ""
+        if self.ntp_host != DEFAULT_NTP_HOST:
+            data["ntp_host"] = self.ntp_host
+        if self.provisioned_at_s is not None:
+            data["provisioned_at_s"] = self.provisioned_at_s
         return data
 
 

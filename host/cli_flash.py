@@ -5,6 +5,7 @@ import os
 import sys
 from pathlib import Path
 
+from device.identity import DEFAULT_NTP_HOST
 from host.boards import catalog
 from host.flash.errors import FlashError
 from host.flash.settings import DEFAULT_BAUD, FlashSettings
@@ -43,7 +44,7 @@ def settings_from_args(args):
     """FlashSettings from the parsed flags."""
     return FlashSettings(args.board, args.port, args.firmware, args.erase, args.baud, args.no_stub, args.reset,
                          args.device_id, args.wifi_ssid, args.wifi_password, args.broker_host, args.state_dir,
-                         args.hello_timeout_s, args.dry_run, args.tag or ())
+                         args.hello_timeout_s, args.dry_run, args.tag or (), args.ntp_host)
 
 
 def cmd_flash(args):
@@ -119,6 +120,9 @@ def register(verbs, device_verbs, device_run):
     flash.add_argument("--wifi-ssid")
     flash.add_argument("--wifi-password")
     flash.add_argument("--broker-host", help="broker address as the board reaches it (default: the broker's)")
+    flash.add_argument("--ntp-host", default=DEFAULT_NTP_HOST,
+                       help="NTP server the board sets its clock from before TLS (default: %(default)s; "
+                            "'' for none: the clock starts at the time of flashing)")
     flash.add_argument("--tag", action="append")
     flash.add_argument("--hello-timeout-s", type=float, default=60.0)
     flash.add_argument("--dry-run", action="store_true", help="show every step and command, do nothing")

@@ -1,4 +1,6 @@
 """The device's identity for a flash: enrol it if it is new, reuse its bootstrap file if not."""
+import time
+
 from device import identity as identity_file
 from device.control.topics import check_device_id
 from host.fleet import broker as pipit_broker
@@ -51,6 +53,10 @@ def device_identity(paths, registry, board, settings, device_id):
         identity.broker_host = settings.broker_host
     if settings.wifi_ssid is not None:
         identity.wifi_ssid, identity.wifi_password = settings.wifi_ssid, settings.wifi_password or ""
+    # The board's clock floor for TLS when NTP fails (device/hal/wall_clock.py):
+    # now is after the CA, and so after every broker certificate's start.
+    identity.ntp_host = settings.ntp_host
+    identity.provisioned_at_s = int(time.time())
     bootstrap.parent.mkdir(parents=True, exist_ok=True)
     identity_file.save(identity, bootstrap)
     bootstrap.chmod(0o600)

@@ -2,6 +2,8 @@
 import os
 from pathlib import Path
 
+from device.identity import DEFAULT_NTP_HOST
+
 RESET_MODES = ("auto", "manual")
 DEFAULT_BAUD = 460800
 
@@ -11,7 +13,7 @@ class FlashSettings:
 
     def __init__(self, board, port, firmware=None, erase=False, baud=DEFAULT_BAUD, no_stub=False,
                  reset="auto", device_id=None, wifi_ssid=None, wifi_password=None, broker_host=None,
-                 state_dir=None, hello_timeout_s=60.0, dry_run=False, tags=()):
+                 state_dir=None, hello_timeout_s=60.0, dry_run=False, tags=(), ntp_host=DEFAULT_NTP_HOST):
         self.board = board
         self.port = port
         self.firmware = Path(firmware) if firmware else None
@@ -27,6 +29,7 @@ class FlashSettings:
         self.hello_timeout_s = hello_timeout_s
         self.dry_run = dry_run
         self.tags = tuple(tags)
+        self.ntp_host = ntp_host
 
     @property
     def serial_port(self):
@@ -53,5 +56,7 @@ class FlashSettings:
             raise ValueError("flash: --baud must be in 9600..5000000, got %d" % self.baud)
         if (self.wifi_password is not None) and self.wifi_ssid is None:
             raise ValueError("flash: --wifi-password without --wifi-ssid")
+        if len(self.ntp_host) > 253:
+            raise ValueError("flash: --ntp-host must be a host name of at most 253 characters")
         if self.hello_timeout_s <= 0:
             raise ValueError("flash: --hello-timeout-s must be > 0, got %s" % self.hello_timeout_s)

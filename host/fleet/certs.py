@@ -103,7 +103,10 @@ def _issue_server_cert(files, ca_key, ca_cert, dns_names, ip_addresses):
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
+        # Starts with the CA, not now: a board whose clock could only be set to
+        # the time it was flashed (no NTP, device/hal/wall_clock.py) must still
+        # accept a certificate renewed after that.
+        .not_valid_before(ca_cert.not_valid_before_utc)
         .not_valid_after(now + datetime.timedelta(days=SERVER_VALIDITY_DAYS))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(cert_sign=False), critical=True)

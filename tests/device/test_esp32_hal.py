@@ -355,6 +355,8 @@ try:
 except SystemExit as stop:
     result["exit"] = stop.args[0] if stop.args else None
 result["reset"] = ["reset"] in [list(entry) for entry in machine.log]
+import ntptime
+result["ntp_hosts"] = [entry[1] for entry in ntptime.log]
 print(json.dumps(result))
 '''
 
@@ -372,7 +374,46 @@ def test_boot_brings_wifi_up_before_the_runtime_and_restarts_when_it_fails(run_e
     result = run_esp32(BOOT_SCRIPT % ((board_path, paths[0], paths[1]),))
     assert result["rssi"] == -58 and result["ssid"] == "home"  # what DeviceApp's telemetry reads
     assert result["reset"] is True and result["exit"] == 0
-    assert result["_printed"] == [
-        "pipit: wifi 'home' up, -58 dBm",
+    printed = result["_printed"]
+    assert printed[0] == "pipit: wifi 'home' up, -58 dBm"
+    assert printed[1].startswith("pipit: clock ntp (")  # after Wi-Fi, before anything uses TLS
+    assert result["ntp_hosts"] == ["pool.ntp.org"]
+    assert printed[2:] == [
         "pipit: wifi: not connected to 'home' after 400 ms (last status: wrong password); restarting",
         "fake machine.reset"]
+
+
+WALL_CLOCK_SCRIPT = r'''
+import json, machine, ntptime
+from device.hal import wall_clock
+future_s, past_s = %d, %d
+result = {}
+ntptime.plan["failures"] = 2           # two lost replies, then an answer
+result["ntp"] = wall_clock.set_wall_clock("ntp.lan", future_s)
+result["ntp_log"] = ntptime.log[:]
+ntptime.plan["failures"] = -1          # no NTP at all (a LAN without Internet)
+del ntptime.log[:]
+result["floor"] = wall_clock.set_wall_clock("ntp.lan", future_s)
+result["tries"] = len(ntptime.log)
+result["kept"] = wall_clock.set_wall_clock("ntp.lan", past_s)
+result["no_floor"] = wall_clock.set_wall_clock("ntp.lan", None)
+del ntptime.log[:]
+result["no_ntp"] = wall_clock.set_wall_clock("", future_s)
+result["no_ntp_tries"] = len(ntptime.log)
+result["rtc"] = [list(entry[1]) for entry in machine.log if entry[0] == "RTC.datetime"]
+print(json.dumps(result))
+'''
+
+
+def test_the_clock_is_set_from_ntp_or_moved_forward_to_when_the_board_was_flashed(run_esp32):
+    import time
+    future_s = int(time.time()) + 400 * 86400   # a floor the unix port's clock has not reached
+    past_s = int(time.time()) - 86400
+    result = run_esp32(WALL_CLOCK_SCRIPT % (future_s, past_s))
+    assert result["ntp"] == "ntp" and result["ntp_log"] == [["settime", "ntp.lan", 2]] * 3
+    assert result["floor"] == "floor" and result["tries"] == 3
+    assert result["kept"] == "kept" and result["no_floor"] == "kept"
+    assert result["no_ntp"] == "floor" and result["no_ntp_tries"] == 0
+    year, month, day, hour, minute, second, weekday = time.gmtime(future_s)[:7]
+    assert result["rtc"] == [[year, month, day, weekday, hour, minute, second, 0]] * 2
+    assert result["_printed"] == ["pipit: NTP from ntp.lan failed (OSError: (110,))"] * 3

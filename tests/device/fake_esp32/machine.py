@@ -11,7 +11,8 @@ StreamWriter work over it. No clocks, no DMA, no timing.
 """
 import io
 
-# ("Pin", id, mode, pull, value), ("Pin.value", id, v), ("I2S", {...}), ("I2S.deinit", id), ("reset",)
+# ("Pin", id, mode, pull, value), ("Pin.value", id, v), ("I2S", {...}), ("I2S.deinit", id),
+# ("RTC.datetime", tuple), ("reset",)
 log = []
 
 _POLL = 3      # MP_STREAM_POLL
@@ -112,6 +113,15 @@ class I2S(io.IOBase):
         if I2S.open.get(self.args["id"]) is self:
             del I2S.open[self.args["id"]]
         log.append(("I2S.deinit", self.args["id"]))
+
+
+class RTC:
+    """Records what is set (("RTC.datetime", tuple) in `log`); the unix port's clock is not moved."""
+
+    def datetime(self, value=None):
+        if value is None:
+            raise NotImplementedError("the fake RTC only records what is set")
+        log.append(("RTC.datetime", tuple(value)))
 
 
 def reset():

@@ -1,10 +1,13 @@
 """`pipit flash` against the virtual board: real esptool, real mpremote, real MicroPython, real broker."""
 import asyncio
 import io
+import json
 import subprocess
+import time
 
 import pytest
 
+from device.identity import Identity
 from host.cli import main
 from host.flash import pipeline
 from host.flash.errors import FlashError
@@ -21,9 +24,11 @@ def _list(capsys, state_dir):
 def test_pipit_flash_writes_installs_boots_and_the_device_is_online(tmp_path, broker, virtual_board,
                                                                      firmware, capsys):
     path, image = firmware
+    started_s = int(time.time())
     code = main(["flash", "--board", "virtual-esp32s3", "--port", virtual_board.port, "--firmware", str(path),
                  "--no-stub", "--reset", "manual", "--state-dir", str(tmp_path), "--hello-timeout-s", "30",
-                 "--device-id", "desk-1", "--wifi-ssid", "lab", "--wifi-password", "secret-pw"])
+                 "--device-id", "desk-1", "--wifi-ssid", "lab", "--wifi-password", "secret-pw",
+                 "--ntp-host", "ntp.lab"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "desk-1 is online: board virtual-esp32s3, firmware 0.1.0, micropython" in captured.out
@@ -36,6 +41,9 @@ def test_pipit_flash_writes_installs_boots_and_the_device_is_online(tmp_path, br
     assert '"id": "virtual-esp32s3"' in (fs / "board.json").read_text()
     bootstrap = (fs / "pipit.json").read_text()
     assert '"device_id": "desk-1"' in bootstrap and '"wifi_ssid": "lab"' in bootstrap
+    written = Identity.from_dict(json.loads(bootstrap))
+    # The clock an ESP32 sets before TLS: this NTP server, else no earlier than the flash.
+    assert written.ntp_host == "ntp.lab" and started_s <= written.provisioned_at_s <= time.time()
     assert (tmp_path / "devices" / "desk-1.json").stat().st_mode & 0o777 == 0o600
     row = [line for line in _list(capsys, tmp_path).splitlines() if line.startswith("desk-1")][0]
     assert row.split()[1:4] == ["virtual-esp32s3", "0.1.0", "yes"]

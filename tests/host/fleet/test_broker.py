@@ -556,3 +556,15 @@ def test_ca_is_p256_for_ten_years_and_reused(tmp_path):
     assert again.server_cert.read_bytes() == first.server_cert.read_bytes()  # nothing new needed
     for key in (first.ca_key, first.server_key):
         assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+
+
+def test_a_reissued_server_certificate_starts_when_the_ca_does(tmp_path):
+    # A board without NTP sets its clock to when it was flashed (device/hal/wall_clock.py):
+    # a broker certificate issued after that must not start after it.
+    first = certs.ensure_tls(tmp_path / "tls")
+    first_server = first.server_cert.read_bytes()
+    again = certs.ensure_tls(tmp_path / "tls", names=("speaker-hub.lan",))  # a new name: reissued
+    ca = x509.load_pem_x509_certificate(again.ca_cert.read_bytes())
+    server = x509.load_pem_x509_certificate(again.server_cert.read_bytes())
+    assert again.server_cert.read_bytes() != first_server
+    assert server.not_valid_before_utc == ca.not_valid_before_utc
