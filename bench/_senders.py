@@ -16,7 +16,7 @@ from pylibsrtp import Policy, Session
 
 from bench._gateway_proc import cpu_s, pin
 from bench._report import percentile
-from device import rtcp, rtp
+from device import rtcp, rtcp_time, rtp
 from device.session import MediaSession
 
 FRAME_S = 0.020
@@ -122,7 +122,7 @@ def _send_rtp(sock, address, state, buffer, view, payloads, frame):
 
 def _sender_report(state):
     report = rtcp.SenderReport(
-        ssrc=state.ssrc, ntp_timestamp=rtcp.ntp_from_unix(time.time()),
+        ssrc=state.ssrc, ntp_timestamp=rtcp_time.ntp_from_unix(time.time()),
         rtp_timestamp=(state.ts - _RTP_TICKS_PER_FRAME) & 0xFFFFFFFF,
         packet_count=state.packets, octet_count=state.octets)
     return state.tx.protect_rtcp(report.to_bytes())

@@ -99,6 +99,7 @@ def main(argv=None):
     started = time.monotonic()
     quiet = wait_for_quiet()
     data = {"benchmark": "device", "machine": machine(), "source": source_state(("device/rtp.py", "device/rtcp.py", "device/srtp.py",
+                                                             "device/rtcp_report_block.py", "device/rtcp_time.py",
                                                              "device/crypto.py", "device/codec.py")),
             "iterations": args.iterations, "repeats": args.repeats, "frame_budget_us": FRAME_BUDGET_US,
             "quiet_wait": {"waited_s": quiet[0], "busy_fraction": quiet[1]},

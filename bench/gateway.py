@@ -23,8 +23,8 @@ from bench._report import machine, source_state, write_results
 from bench._step import baseline_costs, cores, run_step
 # What a step runs: the gateway and the device code it imports.
 _MEASURED_SOURCES = ("host/gateway", "host/opus_fast.py", "host/sessions.py", "device/rtp.py",
-                     "device/rtcp.py", "device/srtp.py", "device/crypto.py", "device/codec.py",
-                     "device/reception.py", "device/session.py")
+                     "device/rtcp.py", "device/rtcp_report_block.py", "device/rtcp_time.py", "device/srtp.py",
+                     "device/crypto.py", "device/codec.py", "device/reception.py", "device/session.py")
 
 
 @dataclass

@@ -6,7 +6,7 @@ Pure: the caller passes each packet's arrival time; nothing reads a clock.
 Runs unchanged on MicroPython and CPython; only integers in the per-packet
 path, so single-precision floats on a board do not erode the jitter.
 """
-from device.rtcp import ReportBlock
+from device.rtcp_report_block import ReportBlock
 
 SEQUENCE_MODULO = 65536
 # RFC 3550 A.1: a jump ahead of at most MAX_DROPOUT is loss; a step back of at

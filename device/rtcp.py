@@ -5,12 +5,15 @@ Runs unchanged on MicroPython and CPython. Malformed input raises ValueError
 with the reason; nothing here asserts. SR and RR are decoded; every other
 packet type (SDES, BYE, APP, feedback, XR) is kept as RtcpUnknown so a
 compound packet can be read and rebuilt without understanding all of it.
+The report blocks SR and RR carry are in device/rtcp_report_block.py; NTP
+timestamps and the round-trip time in device/rtcp_time.py.
 """
 import struct
 
+from device.rtcp_report_block import REPORT_BLOCK_SIZE, ReportBlock, check_u32
+
 RTCP_VERSION = 2
 HEADER_SIZE = 4
-REPORT_BLOCK_SIZE = 24
 MAX_REPORT_BLOCKS = 31
 
 PT_SR = 200
@@ -25,66 +28,8 @@ SDES_CNAME = 1
 _PT_MIN = 192
 _PT_MAX = 223
 
-# Seconds from the NTP epoch (1900-01-01) to the Unix epoch (1970-01-01).
-NTP_UNIX_OFFSET_S = 2208988800
 _U32 = 0xFFFFFFFF
 _U64 = 0xFFFFFFFFFFFFFFFF
-
-
-def _u32(name, value):
-    if not 0 <= value <= _U32:
-        raise ValueError("rtcp: %s %r is not an unsigned 32-bit value" % (name, value))
-    return value
-
-
-class ReportBlock:
-    """Reception statistics about one source (RFC 3550 section 6.4.1)."""
-
-    def __init__(self, ssrc, fraction_lost=0, packets_lost=0, highest_sequence=0,
-                 jitter=0, lsr=0, dlsr=0):
-        self.ssrc = ssrc
-        self.fraction_lost = fraction_lost
-        self.packets_lost = packets_lost
-        self.highest_sequence = highest_sequence
-        self.jitter = jitter
-        self.lsr = lsr
-        self.dlsr = dlsr
-
-    def __repr__(self):
-        return ("ReportBlock(ssrc=%08x, fraction_lost=%d, packets_lost=%d, highest_sequence=%d,"
-                " jitter=%d, lsr=%08x, dlsr=%d)" % (
-                    self.ssrc, self.fraction_lost, self.packets_lost, self.highest_sequence,
-                    self.jitter, self.lsr, self.dlsr))
-
-    def __eq__(self, other):
-        return isinstance(other, ReportBlock) and self._fields() == other._fields()
-
-    def _fields(self):
-        return (self.ssrc, self.fraction_lost, self.packets_lost, self.highest_sequence,
-                self.jitter, self.lsr, self.dlsr)
-
-    @classmethod
-    def parse(cls, data, offset=0):
-        """Parse the 24-byte block at offset; raise ValueError if truncated."""
-        if len(data) - offset < REPORT_BLOCK_SIZE:
-            raise ValueError("rtcp: report block truncated (%d of 24 bytes)" % max(0, len(data) - offset))
-        ssrc, lost_word, highest, jitter, lsr, dlsr = struct.unpack_from("!IIIIII", data, offset)
-        lost = lost_word & 0xFFFFFF
-        if lost & 0x800000:
-            lost -= 0x1000000
-        return cls(ssrc, lost_word >> 24, lost, highest, jitter, lsr, dlsr)
-
-    def to_bytes(self):
-        """Serialize to the 24-byte wire layout."""
-        if not 0 <= self.fraction_lost <= 255:
-            raise ValueError("rtcp: fraction_lost %r out of range 0..255" % self.fraction_lost)
-        if not -0x800000 <= self.packets_lost <= 0x7FFFFF:
-            raise ValueError("rtcp: packets_lost %r out of signed 24-bit range" % self.packets_lost)
-        return struct.pack(
-            "!IIIIII", _u32("report ssrc", self.ssrc),
-            (self.fraction_lost << 24) | (self.packets_lost & 0xFFFFFF),
-            _u32("highest_sequence", self.highest_sequence), _u32("jitter", self.jitter),
-            _u32("lsr", self.lsr), _u32("dlsr", self.dlsr))
 
 
 def _header(count, packet_type, body_size):
@@ -159,7 +104,7 @@ class SenderReport:
                 raise ValueError("rtcp: %s %r is negative" % (name, getattr(self, name)))
         # RTP timestamp and the sender's counters are modular: they wrap (RFC 3550 6.4.1).
         sender_info = struct.pack(
-            "!IIIIII", _u32("ssrc", self.ssrc), self.ntp_timestamp >> 32,
+            "!IIIIII", check_u32("ssrc", self.ssrc), self.ntp_timestamp >> 32,
             self.ntp_timestamp & _U32, self.rtp_timestamp & _U32,
             self.packet_count & _U32, self.octet_count & _U32)
         rest = _reports_bytes(self.reports, self.extension)
@@ -199,7 +144,7 @@ class ReceiverReport:
 
     def to_bytes(self):
         """Serialize to wire bytes (no padding)."""
-        ssrc = struct.pack("!I", _u32("ssrc", self.ssrc))
+        ssrc = struct.pack("!I", check_u32("ssrc", self.ssrc))
         rest = _reports_bytes(self.reports, self.extension)
         return _header(len(self.reports), PT_RR, 4 + len(rest)) + ssrc + rest
 
@@ -245,7 +190,7 @@ def sdes_cname(ssrc, cname):
     text = cname.encode() if isinstance(cname, str) else bytes(cname)
     if not 0 < len(text) <= 255:
         raise ValueError("rtcp: CNAME must be 1..255 bytes, got %d" % len(text))
-    chunk = struct.pack("!IBB", _u32("ssrc", ssrc), SDES_CNAME, len(text)) + text
+    chunk = struct.pack("!IBB", check_u32("ssrc", ssrc), SDES_CNAME, len(text)) + text
     # The item list ends with a null octet, then nulls up to a 32-bit boundary.
     chunk += bytes(4 - len(chunk) % 4)
     return RtcpUnknown(PT_SDES, 1, chunk)
@@ -256,7 +201,7 @@ def bye(ssrcs):
     ssrcs = list(ssrcs)
     if len(ssrcs) > 31:
         raise ValueError("rtcp: at most 31 SSRCs in a BYE, got %d" % len(ssrcs))
-    return RtcpUnknown(PT_BYE, len(ssrcs), b"".join([struct.pack("!I", _u32("ssrc", s))
+    return RtcpUnknown(PT_BYE, len(ssrcs), b"".join([struct.pack("!I", check_u32("ssrc", s))
                                                      for s in ssrcs]))
 
 
@@ -324,34 +269,3 @@ def build_compound(packets):
     if not isinstance(packets[0], (SenderReport, ReceiverReport)):
         raise ValueError("rtcp: a compound packet must start with SR or RR (RFC 3550 6.1)")
     return b"".join([packet.to_bytes() for packet in packets])
-
-
-def ntp_from_unix(seconds, microseconds=0):
-    """64-bit NTP timestamp (32.32 fixed point) for a Unix time.
-
-    Boards whose floats are single precision pass whole seconds and
-    microseconds separately. The result wraps at the NTP era boundary (2036).
-    """
-    whole = int(seconds)
-    fraction = ((seconds - whole) * 4294967296.0) if isinstance(seconds, float) else 0
-    fraction = int(fraction) + (microseconds << 32) // 1000000
-    return (((whole + NTP_UNIX_OFFSET_S) << 32) + fraction) & _U64
-
-
-def compact_ntp(ntp_timestamp):
-    """Middle 32 bits of an NTP timestamp (16.16 seconds): the LSR field."""
-    return (ntp_timestamp >> 16) & _U32
-
-
-def round_trip_s(arrival_compact_ntp, lsr, dlsr):
-    """Round-trip time in seconds from a report block (RFC 3550 6.4.1).
-
-    None when the peer has not received an SR yet (LSR is 0). Rounding of the
-    16.16 units can make a loopback RTT come out just below zero: that is 0.0.
-    """
-    if lsr == 0:
-        return None
-    units = (arrival_compact_ntp - lsr - dlsr) & _U32
-    if units >= 0x80000000:
-        return 0.0
-    return units / 65536

@@ -19,7 +19,7 @@ timestamps they were captured at.
 import asyncio
 import random
 
-from device import codec, rtcp, rtp
+from device import codec, rtcp, rtcp_time, rtp
 from device.hal import clock
 from device.srtp import SrtpContext, SrtpError
 
@@ -190,7 +190,7 @@ class Uplink:
         # The timestamp of the frame that just ended (sent or paused).
         report = rtcp.SenderReport(
             ssrc=self.session.uplink_ssrc,
-            ntp_timestamp=rtcp.ntp_from_unix(clock.wall_time_s()),
+            ntp_timestamp=rtcp_time.ntp_from_unix(clock.wall_time_s()),
             rtp_timestamp=(self.timestamp - self._timestamp_step) & 0xFFFFFFFF,
             packet_count=self._session_packets,
             octet_count=self._session_octets,
@@ -233,7 +233,7 @@ class Uplink:
         stats.packets_lost = block.packets_lost
         stats.jitter_ms = block.jitter * 1000 / codec.rtp_clock_hz(
             self.session.codec, self.session.sample_rate_hz)
-        arrival = rtcp.compact_ntp(rtcp.ntp_from_unix(clock.wall_time_s()))
-        rtt_s = rtcp.round_trip_s(arrival, block.lsr, block.dlsr)
+        arrival = rtcp_time.compact_ntp(rtcp_time.ntp_from_unix(clock.wall_time_s()))
+        rtt_s = rtcp_time.round_trip_s(arrival, block.lsr, block.dlsr)
         if rtt_s is not None:
             stats.round_trip_ms = rtt_s * 1000

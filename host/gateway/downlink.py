@@ -24,7 +24,7 @@ import random
 import time
 
 from device import codec as codecs
-from device import rtcp, rtp
+from device import rtcp, rtcp_time, rtp
 from host.gateway.srtp_streams import Error
 
 PCM_SAMPLE_RATE_HZ = 16000
@@ -49,7 +49,7 @@ class DownlinkCounters:
 
 
 def _wall_ntp():
-    return rtcp.ntp_from_unix(time.time())
+    return rtcp_time.ntp_from_unix(time.time())
 
 
 class DownlinkSender:

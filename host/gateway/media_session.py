@@ -10,7 +10,7 @@ import struct
 import time
 
 from device import codec as codecs
-from device import rtcp, rtcp_app
+from device import rtcp, rtcp_app, rtcp_time
 from device.reception import ReceptionStats
 from device.rtp import header_size
 from host import opus_fast
@@ -50,7 +50,7 @@ def check_supported(session):
 
 
 def _wall_ntp():
-    return rtcp.ntp_from_unix(time.time())
+    return rtcp_time.ntp_from_unix(time.time())
 
 
 class GatewaySession:

@@ -5,7 +5,7 @@ report (LSR, and when it arrived, for DLSR), builds the receiver report about
 the uplink, and computes the round-trip time when the device's reports about
 our downlink carry an LSR of ours (once the gateway sends SRs on a downlink).
 """
-from device import rtcp
+from device import rtcp, rtcp_time
 
 DEFAULT_CNAME = "pipit-gateway"
 
@@ -33,7 +33,7 @@ class ReportState:
         got_sr = False
         for packet in packets:
             if isinstance(packet, rtcp.SenderReport) and packet.ssrc == self.uplink_ssrc:
-                self.last_sr_compact_ntp = rtcp.compact_ntp(packet.ntp_timestamp)
+                self.last_sr_compact_ntp = rtcp_time.compact_ntp(packet.ntp_timestamp)
                 self.last_sr_arrival_s = arrival_s
                 self.sender_reports += 1
                 got_sr = True
@@ -46,7 +46,7 @@ class ReportState:
             if block.ssrc != self.downlink_ssrc:
                 continue
             self.device_report = block
-            rtt = rtcp.round_trip_s(rtcp.compact_ntp(arrival_ntp), block.lsr, block.dlsr)
+            rtt = rtcp_time.round_trip_s(rtcp_time.compact_ntp(arrival_ntp), block.lsr, block.dlsr)
             if rtt is not None:
                 self.rtt_s = rtt
 

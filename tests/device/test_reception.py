@@ -3,8 +3,8 @@ import random
 
 import pytest
 
-from device import rtcp
 from device.reception import MAX_DROPOUT, ReceptionStats
+from device.rtcp_report_block import ReportBlock
 
 RATE_HZ = 16000
 STEP = 320  # 20 ms at 16 kHz
@@ -33,7 +33,7 @@ def test_loss_counts_and_fraction_per_interval():
     feed(stats, [1, 2, 3, 5, 6, 7, 8, 10], first_seq=1)  # 4 and 9 lost, expected 10
     assert stats.packets_lost == 2
     block = stats.report_block(0xABCD, lsr=0x1234, dlsr=0x10)
-    assert isinstance(block, rtcp.ReportBlock)
+    assert isinstance(block, ReportBlock)
     assert (block.ssrc, block.lsr, block.dlsr) == (0xABCD, 0x1234, 0x10)
     assert block.fraction_lost == (2 << 8) // 10  # 51, i.e. 20 %
     assert block.packets_lost == 2
@@ -64,7 +64,7 @@ def test_duplicates_make_loss_negative():
     block = stats.report_block(1)
     assert block.packets_lost == -3
     assert block.fraction_lost == 0  # negative interval loss reports as 0
-    assert rtcp.ReportBlock.parse(block.to_bytes()).packets_lost == -3
+    assert ReportBlock.parse(block.to_bytes()).packets_lost == -3
 
 
 def test_sequence_wrap_extends_the_highest_sequence():

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from device import rtcp, rtp
+from device import rtcp, rtcp_time, rtp
+from device.rtcp_report_block import ReportBlock
 
 # An SR with one report block, written out field by field from the layout in
 # RFC 3550 section 6.4.1 (not produced by the code under test).
@@ -33,9 +34,9 @@ def hand_built_sr_object():
     return rtcp.SenderReport(
         ssrc=0x11223344, ntp_timestamp=(0xE8FE6F80 << 32) | 0x40000000,
         rtp_timestamp=0x01020304, packet_count=100, octet_count=8000,
-        reports=[rtcp.ReportBlock(0x55667788, fraction_lost=64, packets_lost=-2,
-                                  highest_sequence=0x0001000A, jitter=32,
-                                  lsr=0x6F804000, dlsr=0x00010000)])
+        reports=[ReportBlock(0x55667788, fraction_lost=64, packets_lost=-2,
+                             highest_sequence=0x0001000A, jitter=32,
+                             lsr=0x6F804000, dlsr=0x00010000)])
 
 
 def test_sender_report_matches_the_rfc_layout_byte_for_byte():
@@ -58,7 +59,7 @@ def test_receiver_report_without_blocks_is_two_words():
 
 
 def test_receiver_report_round_trip_with_blocks_and_extension():
-    blocks = [rtcp.ReportBlock(i, i, -i, i << 16, i * 3, i * 5, i * 7) for i in range(1, 4)]
+    blocks = [ReportBlock(i, i, -i, i << 16, i * 3, i * 5, i * 7) for i in range(1, 4)]
     report = rtcp.ReceiverReport(7, blocks, extension=b"\x01\x02\x03\x04")
     data = report.to_bytes()
     assert data[0] == 0x83 and data[1] == 201
@@ -69,9 +70,9 @@ def test_receiver_report_round_trip_with_blocks_and_extension():
 def test_packets_lost_is_signed_24_bit():
     for lost, wire in ((0, "000000"), (1, "000001"), (-1, "ffffff"),
                        (0x7FFFFF, "7fffff"), (-0x800000, "800000")):
-        data = rtcp.ReportBlock(1, packets_lost=lost).to_bytes()
+        data = ReportBlock(1, packets_lost=lost).to_bytes()
         assert data[5:8] == bytes.fromhex(wire)
-        assert rtcp.ReportBlock.parse(data).packets_lost == lost
+        assert ReportBlock.parse(data).packets_lost == lost
 
 
 @pytest.mark.parametrize("field, value", [
@@ -80,7 +81,7 @@ def test_packets_lost_is_signed_24_bit():
     ("lsr", -5), ("dlsr", 1 << 32), ("highest_sequence", -1),
 ])
 def test_report_block_refuses_values_that_do_not_fit(field, value):
-    block = rtcp.ReportBlock(1)
+    block = ReportBlock(1)
     setattr(block, field, value)
     with pytest.raises(ValueError, match="rtcp: "):
         block.to_bytes()
@@ -95,7 +96,7 @@ def test_sender_counters_and_rtp_timestamp_wrap():
 
 def test_too_many_report_blocks_refused():
     with pytest.raises(ValueError, match="at most 31"):
-        rtcp.ReceiverReport(1, [rtcp.ReportBlock(i) for i in range(32)]).to_bytes()
+        rtcp.ReceiverReport(1, [ReportBlock(i) for i in range(32)]).to_bytes()
 
 
 def test_compound_with_sdes_bye_app_round_trips():
@@ -168,43 +169,43 @@ def test_parse_of_one_kind_refuses_another():
 
 
 def test_ntp_from_unix():
-    assert rtcp.ntp_from_unix(0) == rtcp.NTP_UNIX_OFFSET_S << 32
-    expected = ((1700000000 + rtcp.NTP_UNIX_OFFSET_S) << 32) | 0x40000000
-    assert rtcp.ntp_from_unix(1700000000.25) == expected
-    assert rtcp.ntp_from_unix(1700000000, microseconds=250000) == expected
+    assert rtcp_time.ntp_from_unix(0) == rtcp_time.NTP_UNIX_OFFSET_S << 32
+    expected = ((1700000000 + rtcp_time.NTP_UNIX_OFFSET_S) << 32) | 0x40000000
+    assert rtcp_time.ntp_from_unix(1700000000.25) == expected
+    assert rtcp_time.ntp_from_unix(1700000000, microseconds=250000) == expected
     # After 2036-02-07 the NTP seconds wrap into era 1.
-    assert rtcp.ntp_from_unix(2085978496) == 0
+    assert rtcp_time.ntp_from_unix(2085978496) == 0
 
 
 def test_compact_ntp_is_the_middle_32_bits():
-    assert rtcp.compact_ntp(0x0123456789ABCDEF) == 0x456789AB
-    assert rtcp.compact_ntp(hand_built_sr_object().ntp_timestamp) == 0x6F804000
+    assert rtcp_time.compact_ntp(0x0123456789ABCDEF) == 0x456789AB
+    assert rtcp_time.compact_ntp(hand_built_sr_object().ntp_timestamp) == 0x6F804000
 
 
 def test_round_trip_the_rfc_3550_example():
     # RFC 3550 6.4.1: A = 0xb710:8000, LSR = 0xb705:2000, DLSR = 0x0005:4000 -> 6.125 s.
-    assert rtcp.round_trip_s(0xB7108000, 0xB7052000, 0x00054000) == 6.125
+    assert rtcp_time.round_trip_s(0xB7108000, 0xB7052000, 0x00054000) == 6.125
 
 
 def test_round_trip_edge_cases():
-    assert rtcp.round_trip_s(0x12345678, 0, 0) is None
-    assert rtcp.round_trip_s(0x00001000, 0xFFFFF000, 0) == 0.125  # compact NTP wrapped
-    assert rtcp.round_trip_s(0x00010000, 0x00010000, 0x00000002) == 0.0  # rounding below zero
+    assert rtcp_time.round_trip_s(0x12345678, 0, 0) is None
+    assert rtcp_time.round_trip_s(0x00001000, 0xFFFFF000, 0) == 0.125  # compact NTP wrapped
+    assert rtcp_time.round_trip_s(0x00010000, 0x00010000, 0x00000002) == 0.0  # rounding below zero
 
 
 def test_round_trip_from_an_sr_and_the_rr_answering_it():
     sent_at = 1700000000.0
-    sr = rtcp.SenderReport(1, rtcp.ntp_from_unix(sent_at))
-    lsr = rtcp.compact_ntp(sr.ntp_timestamp)
+    sr = rtcp.SenderReport(1, rtcp_time.ntp_from_unix(sent_at))
+    lsr = rtcp_time.compact_ntp(sr.ntp_timestamp)
     dlsr = int(0.2 * 65536)  # the peer held it 200 ms
-    arrival = rtcp.compact_ntp(rtcp.ntp_from_unix(sent_at + 0.25))
-    assert rtcp.round_trip_s(arrival, lsr, dlsr) == pytest.approx(0.05, abs=2 / 65536)
+    arrival = rtcp_time.compact_ntp(rtcp_time.ntp_from_unix(sent_at + 0.25))
+    assert rtcp_time.round_trip_s(arrival, lsr, dlsr) == pytest.approx(0.05, abs=2 / 65536)
 
 
 # --- property tests ---------------------------------------------------------
 
 u32 = st.integers(0, 0xFFFFFFFF)
-report_blocks = st.builds(rtcp.ReportBlock, u32, st.integers(0, 255),
+report_blocks = st.builds(ReportBlock, u32, st.integers(0, 255),
                           st.integers(-0x800000, 0x7FFFFF), u32, u32, u32, u32)
 block_lists = st.lists(report_blocks, max_size=31)
 sender_reports = st.builds(rtcp.SenderReport, u32, st.integers(0, (1 << 64) - 1), u32, u32, u32,

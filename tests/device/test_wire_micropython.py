@@ -12,11 +12,12 @@ import pytest
 
 from tests.micropython import REPO_ROOT, run_micropython
 
-WIRE_MODULES = ("rtcp", "reception", "framing", "codec")
+WIRE_MODULES = ("rtcp", "rtcp_report_block", "rtcp_time", "reception", "framing", "codec")
 
 SCRIPT = r'''
 import binascii
-from device import codec, framing, reception, rtcp, rtp
+from device import codec, framing, reception, rtcp, rtcp_time, rtp
+from device.rtcp_report_block import ReportBlock
 
 
 def hx(data):
@@ -34,10 +35,10 @@ def attempt(label, parse, data):
 
 
 # --- RTCP -------------------------------------------------------------------
-block = rtcp.ReportBlock(0x55667788, 64, -2, 0x1000A, 32, 0x6F804000, 0x10000)
-sr = rtcp.SenderReport(0x11223344, rtcp.ntp_from_unix(1700000000, 250000), 0x01020304,
+block = ReportBlock(0x55667788, 64, -2, 0x1000A, 32, 0x6F804000, 0x10000)
+sr = rtcp.SenderReport(0x11223344, rtcp_time.ntp_from_unix(1700000000, 250000), 0x01020304,
                        100, 8000, [block])
-rr = rtcp.ReceiverReport(7, [block, rtcp.ReportBlock(9, 255, 0x7FFFFF, 0xFFFFFFFF, 1, 2, 3)])
+rr = rtcp.ReceiverReport(7, [block, ReportBlock(9, 255, 0x7FFFFF, 0xFFFFFFFF, 1, 2, 3)])
 compound = rtcp.build_compound([sr, rtcp.sdes_cname(0x11223344, "pipit-01"), rtcp.bye([0x11223344])])
 print("sr", hx(compound))
 print("rr", hx(rr.to_bytes()))
@@ -45,10 +46,10 @@ for packet in rtcp.parse_compound(compound) + rtcp.parse_compound(rr.to_bytes())
     print("parsed", repr(packet))
 print("round trip", rtcp.build_compound(rtcp.parse_compound(compound)) == compound,
       rtcp.ReceiverReport.parse(rr.to_bytes()) == rr)
-print("ntp", rtcp.ntp_from_unix(1700000000.25), rtcp.ntp_from_unix(0))
-print("compact", rtcp.compact_ntp(0x0123456789ABCDEF))
-print("rtt", rtcp.round_trip_s(0xB7108000, 0xB7052000, 0x00054000),
-      rtcp.round_trip_s(1, 0, 0), rtcp.round_trip_s(0x10000, 0x10000, 2))
+print("ntp", rtcp_time.ntp_from_unix(1700000000.25), rtcp_time.ntp_from_unix(0))
+print("compact", rtcp_time.compact_ntp(0x0123456789ABCDEF))
+print("rtt", rtcp_time.round_trip_s(0xB7108000, 0xB7052000, 0x00054000),
+      rtcp_time.round_trip_s(1, 0, 0), rtcp_time.round_trip_s(0x10000, 0x10000, 2))
 padded = binascii.unhexlify("a0c90002cafebabe00000004")
 print("padded", rtcp.parse_compound(padded))
 for hexed in ("", "80c9", "40c90001cafebabe", "80c90002cafebabe", "80c90001cafebabe00",
@@ -56,7 +57,7 @@ for hexed in ("", "80c9", "40c90001cafebabe", "80c90002cafebabe", "80c90001cafeb
               "a0c90002cafebabe00000000", "a0c90001cafebabe", "a0c90001cafebabe80cb0000"):
     attempt("bad rtcp " + hexed, rtcp.parse_compound, binascii.unhexlify(hexed))
 for name, value in (("fraction_lost", 256), ("packets_lost", 0x800000), ("ssrc", -1), ("jitter", 1 << 32)):
-    bad = rtcp.ReportBlock(1)
+    bad = ReportBlock(1)
     setattr(bad, name, value)
     attempt("bad block " + name, lambda b: b.to_bytes(), bad)
 

@@ -11,7 +11,7 @@ import time
 
 from pylibsrtp import Policy, Session
 
-from device import rtcp
+from device import rtcp, rtcp_time
 from device.codec import make_encoder, rtp_clock_hz
 from device.rtp import RtpPacket
 from device.session import MediaSession
@@ -82,7 +82,7 @@ class DeviceDouble:
 
     def sender_report(self, packet_count=0, octet_count=0, reports=(), context=None):
         """Protected SRTCP compound with one SR from the uplink SSRC; returns (packet, sr)."""
-        report = rtcp.SenderReport(self.session.uplink_ssrc, rtcp.ntp_from_unix(time.time()),
+        report = rtcp.SenderReport(self.session.uplink_ssrc, rtcp_time.ntp_from_unix(time.time()),
                                    self.ts0, packet_count, octet_count, list(reports))
         return (context or self.tx).protect_rtcp(rtcp.build_compound([report])), report
 

@@ -5,7 +5,8 @@ import wave
 
 import pytest
 
-from device import rtcp
+from device import rtcp, rtcp_time
+from device.rtcp_report_block import ReportBlock
 from host.gateway.opus_fec import has_fec
 from tests.host.gateway.audio import dominant_frequency_hz, sine_frames
 from tests.host.gateway.harness import (
@@ -79,7 +80,7 @@ def test_scripted_loss_reorder_duplicate_are_counted_and_reported(tmp_path):
     assert block.packets_lost == 3  # RFC 3550: expected 30, received 27 (late 25 counts)
     assert block.fraction_lost == (3 << 8) // 30
     assert block.highest_sequence == 65520 + 29  # seq0 65520 wrapped once
-    assert block.lsr == rtcp.compact_ntp(sender_report.ntp_timestamp)
+    assert block.lsr == rtcp_time.compact_ntp(sender_report.ntp_timestamp)
     assert 0 <= block.dlsr < 65536  # answered within a second of the SR
     assert len(_read_wav(tmp_path / ("%08x.wav" % session.uplink_ssrc))) == 30 * 640
 
@@ -114,11 +115,11 @@ def test_round_trip_time_from_a_device_report_about_the_downlink(tmp_path):
     async def scenario():
         async with running_gateway(tmp_path, [session]) as (gateway, _, _):
             device = await DeviceDouble(session).open(gateway.address)
-            now_ntp = rtcp.ntp_from_unix(time.time())
+            now_ntp = rtcp_time.ntp_from_unix(time.time())
             # As if the gateway's SR left 0.5 s ago and the device held it 0.2 s.
-            block = rtcp.ReportBlock(session.downlink_ssrc,
-                                     lsr=rtcp.compact_ntp(now_ntp - (1 << 31)),
-                                     dlsr=int(0.2 * 65536))
+            block = ReportBlock(session.downlink_ssrc,
+                                lsr=rtcp_time.compact_ntp(now_ntp - (1 << 31)),
+                                dlsr=int(0.2 * 65536))
             device.send(device.sender_report(reports=[block])[0])
             await device.receive_report()
             device.close()
