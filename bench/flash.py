@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bench._report import machine, markdown_table, source_state, write_results
 from host.fleet import broker as pipit_broker
+from host.fleet import broker_process
 from host.flash import pipeline
 from host.flash.progress import Reporter
 from host.flash.settings import FlashSettings
@@ -61,7 +62,7 @@ def main(argv=None):
             make_firmware(firmware, "esp32s3", size_bytes=args.firmware_kb * 1024)
             runs = [one_run(work, firmware, run) for run in range(args.runs)]
         finally:
-            pipit_broker.stop_broker(work / "broker")
+            broker_process.stop_broker(work / "broker")
     median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
     data = {"machine": machine(), "source": source_state(("device", "host", "tools")),
             "firmware_bytes": args.firmware_kb * 1024, "runs": runs, "median_s": median}

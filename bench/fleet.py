@@ -36,6 +36,7 @@ from bench._fleet_probe import run_probe
 from bench._fleet_report import render
 from bench._report import machine, percentile, source_state, write_results
 from host.fleet import broker as pipit_broker
+from host.fleet import broker_process
 from host.fleet.enrolment import enroll_device, enroll_devices
 from host.fleet.gateways import LocalGateway
 from host.fleet.registry import open_registry
@@ -290,7 +291,7 @@ def main(argv=None):
         try:
             data.update(asyncio.run(run(args, info, Path(tmp))))
         finally:
-            pipit_broker.stop_broker(info.state_dir)
+            broker_process.stop_broker(info.state_dir)
             data["broker_log"] = broker_log_summary(info.state_dir)
     json_path, md_path = write_results("fleet", data, render(data))
     print(render(data))

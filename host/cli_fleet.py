@@ -8,6 +8,7 @@ from pathlib import Path
 from device import identity as identity_file
 from device.control import settings as settings_rules
 from host.fleet import broker as pipit_broker
+from host.fleet import broker_process
 from host.fleet import operations
 from host.fleet.enrolment import enroll_device, revoke_device
 from host.fleet.registry import open_registry
@@ -52,14 +53,14 @@ def cmd_broker_start(args):
 
 
 def cmd_broker_stop(args):
-    pipit_broker.stop_broker(_paths(args).broker)
+    broker_process.stop_broker(_paths(args).broker)
     print("broker stopped")
     return 0
 
 
 def cmd_broker_status(args):
     paths = _paths(args)
-    running = pipit_broker.is_running(paths.broker)
+    running = broker_process.is_running(paths.broker)
     print("broker %s (state in %s)" % ("running" if running else "stopped", paths.broker))
     return 0 if running else 1
 

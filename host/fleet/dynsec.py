@@ -3,7 +3,7 @@
 A device account is a dynsec client whose username and pinned client id are
 the device id, so no other account can take that client id (and with it the
 session). Accounts carry no roles: with all default ACL access denied the
-plugin defers, and the broker's pattern ACL (broker.render_acl) decides.
+plugin defers, and the broker's pattern ACL (broker_files.render_acl) decides.
 
 Changes go over MQTT to $CONTROL/dynamic-security/v1 as the admin account,
 many commands per message, and take effect at once: deleting a client also

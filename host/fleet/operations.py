@@ -14,6 +14,7 @@ from device.control.exchanges import Command
 from device.control.messages import decode
 from device.mqtt import MqttClient, tls_context
 from host.fleet import broker as pipit_broker
+from host.fleet import broker_files
 
 DEFAULT_STATE_DIR = Path(__file__).resolve().parents[2] / "var"
 
@@ -38,7 +39,7 @@ def host_client(info, purpose="cli", client_id=None, clean_session=True):
                       info.port, username=info.fleet.username, password=info.fleet.password,
                       ssl_context=tls_context(Path(info.ca_path).read_text()),
                       server_hostname=info.server_hostname, clean_session=clean_session,
-                      max_packet_bytes=pipit_broker.MAX_PACKET_BYTES)
+                      max_packet_bytes=broker_files.MAX_PACKET_BYTES)
 
 
 class _AckCollector:

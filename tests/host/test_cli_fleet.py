@@ -11,7 +11,7 @@ import time
 import pytest
 
 from host.cli import main
-from host.fleet import broker as pipit_broker
+from host.fleet import broker_process
 from host.runtimes import REPO_ROOT
 from tests.host.fleet.conftest import free_tcp_port
 
@@ -33,7 +33,7 @@ def _until(condition, timeout_s, what):
 def state_dir(tmp_path):
     state = tmp_path / "state"
     yield state
-    pipit_broker.stop_broker(state / "broker")
+    broker_process.stop_broker(state / "broker")
 
 
 def _ready(process, marker="fleet service connected"):

@@ -11,6 +11,7 @@ import pytest
 
 from device.mqtt.client import MqttClient
 from host.fleet import broker as pipit_broker
+from host.fleet import broker_process
 
 _START_ATTEMPTS = 5
 
@@ -56,11 +57,11 @@ class PipitBroker:
 
     def restart(self):
         """Stop (the broker saves its database) and start again on the same port."""
-        pipit_broker.restart_broker(self.info)
+        broker_process.restart_broker(self.info)
 
     def stop(self):
         """Stop the broker (restart() brings it back)."""
-        pipit_broker.stop_broker(self.info.state_dir)
+        broker_process.stop_broker(self.info.state_dir)
 
     def client(self, client_id, username, password, **options):
         """Our MqttClient, set up for this broker's TLS listener."""
@@ -80,7 +81,7 @@ class PipitBroker:
 
     def log_tail(self, lines=40):
         """The broker's last log lines (for assertion messages)."""
-        return pipit_broker.log_tail(self.info.state_dir, lines)
+        return broker_process.log_tail(self.info.state_dir, lines)
 
 
 @pytest.fixture
@@ -98,4 +99,4 @@ def broker(tmp_path):
     try:
         yield PipitBroker(info)
     finally:
-        pipit_broker.stop_broker(state_dir)
+        broker_process.stop_broker(state_dir)

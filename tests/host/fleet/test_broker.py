@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from device.control.topics import device_topic
 from device.mqtt import MqttClient, MqttError
 from host.fleet import broker as pipit_broker
+from host.fleet import broker_process
 from host.fleet import certs, dynsec, passwords
 from host.fleet.dynsec import DynsecAdmin, DynsecError
 
@@ -174,7 +175,7 @@ def test_device_added_at_runtime_connects_without_restart(broker):
             await fleet.wait_for(device_topic("dev-new", "hello"), "hi")
             await device.stop()
     run(scenario())
-    assert broker_pid(broker) == pid and pipit_broker.is_running(broker.info.state_dir)
+    assert broker_pid(broker) == pid and broker_process.is_running(broker.info.state_dir)
 
 
 def test_revoked_device_is_refused_and_its_live_connection_dropped(broker):
@@ -460,7 +461,7 @@ def test_import_10000_device_hashes_offline(broker):
     broker.revoke_device("bulk-00002")  # the API still works on imported accounts
     with pytest.raises(ValueError):
         pipit_broker.import_device_hashes(broker.info, [("dev-x", "plaintext")])
-    assert pipit_broker.is_running(broker.info.state_dir)  # refused input, broker back up
+    assert broker_process.is_running(broker.info.state_dir)  # refused input, broker back up
 
 
 def test_add_devices_checks_its_input_before_sending(broker):
@@ -514,12 +515,12 @@ def test_ensure_broker_is_idempotent_and_restarts_only_on_change(broker):
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert {"localhost", "pipit.local"} <= set(san.get_values_for_type(x509.DNSName))
     assert {"127.0.0.1", "192.0.2.7"} <= {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
-    assert pipit_broker.stop_broker(state_dir) is True
-    assert not pipit_broker.is_running(state_dir) and pipit_broker.stop_broker(state_dir) is False
+    assert broker_process.stop_broker(state_dir) is True
+    assert not broker_process.is_running(state_dir) and broker_process.stop_broker(state_dir) is False
     assert pipit_broker.broker_info(state_dir) == info  # another process can find it
     pipit_broker.ensure_broker(state_dir, port=port, server_names=("pipit.local",),
                                server_ips=("192.0.2.7",))
-    assert pipit_broker.is_running(state_dir)
+    assert broker_process.is_running(state_dir)
 
 
 def test_generated_files(broker):
