@@ -99,7 +99,16 @@ def build_parser():
     demo.set_defaults(func=cmd_demo)
 
     add_talk(verbs)
+    _add_session(verbs)
+    device_verbs, run = _add_device(verbs)
+    _add_gateway(verbs)
+    _add_broker_and_fleet(verbs)
+    from host import cli_flash
+    cli_flash.register(verbs, device_verbs, run)
+    return parser
 
+
+def _add_session(verbs):
     session = verbs.add_parser("session", help="development-mode media sessions")
     session_verbs = session.add_subparsers(dest="session_verb", required=True)
     new = session_verbs.add_parser("new", help="write a session file with fresh SSRCs and keys")
@@ -112,6 +121,9 @@ def build_parser():
     new.add_argument("--sdp", help="also write an SDP for receiving the uplink (ffmpeg, VLC)")
     new.set_defaults(func=cmd_session_new)
 
+
+def _add_device(verbs):
+    """`pipit device ...`; returns its subparsers and `device run` for cli_flash to extend."""
     device = verbs.add_parser("device", help="run the device runtime on this machine")
     device_verbs = device.add_subparsers(dest="device_verb", required=True)
     stream = device_verbs.add_parser("stream", help="stream a WAV file as a session file says")
@@ -127,17 +139,16 @@ def build_parser():
     run.add_argument("--mic", help="virtual board: WAV file its microphone hears (then silence)")
     run.add_argument("--runtime", choices=("cpython", "micropython"), default="cpython")
     run.set_defaults(func=cmd_device_run)
+    return device_verbs, run
 
+
+def _add_gateway(verbs):
     gateway = verbs.add_parser("gateway", help="run the media gateway, recording sessions to WAV")
     gateway.add_argument("--session", action="append", required=True, help="session file (repeatable)")
     gateway.add_argument("--listen", type=host_port, default=("127.0.0.1", 5004), metavar="HOST:PORT")
     gateway.add_argument("--record", default="recordings", help="folder for <ssrc>.wav files")
     gateway.add_argument("--duration-s", type=float, help="stop after this many seconds")
     gateway.set_defaults(func=cmd_gateway)
-    _add_broker_and_fleet(verbs)
-    from host import cli_flash
-    cli_flash.register(verbs, device_verbs, run)
-    return parser
 
 
 def _add_broker_and_fleet(verbs):
@@ -156,6 +167,13 @@ def _add_broker_and_fleet(verbs):
 
     fleet = verbs.add_parser("fleet", help="enroll, watch, configure and command devices")
     fleet_verbs = fleet.add_subparsers(dest="fleet_verb", required=True)
+    _add_fleet_inventory(fleet_verbs, state, f)
+    _add_fleet_changes(fleet_verbs, state, f)
+    _add_fleet_serve(fleet_verbs, state, f)
+
+
+def _add_fleet_inventory(fleet_verbs, state, f):
+    """`pipit fleet enroll`, `list` and `show`: adding devices and looking at them."""
     enroll = fleet_verbs.add_parser("enroll", parents=[state], help="new device: id, credentials, bootstrap file")
     enroll.add_argument("device_id")
     enroll.add_argument("--board", default="virtual")
@@ -170,6 +188,10 @@ def _add_broker_and_fleet(verbs):
     show = fleet_verbs.add_parser("show", parents=[state], help="one device, in full")
     show.add_argument("device_id")
     show.set_defaults(func=f.cmd_show)
+
+
+def _add_fleet_changes(fleet_verbs, state, f):
+    """`pipit fleet set`, `tag`, `command` and `revoke`: changing devices."""
     setting = fleet_verbs.add_parser("set", parents=[state], help="KEY=VALUE config to a device, a tag or all")
     setting.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
     setting.add_argument("--device")
@@ -191,6 +213,9 @@ def _add_broker_and_fleet(verbs):
     revoke = fleet_verbs.add_parser("revoke", parents=[state], help="revoke a device's access")
     revoke.add_argument("device_id")
     revoke.set_defaults(func=f.cmd_revoke)
+
+
+def _add_fleet_serve(fleet_verbs, state, f):
     serve = fleet_verbs.add_parser("serve", parents=[state], help="run the fleet service and a gateway")
     serve.add_argument("--gateway-listen", type=host_port, default=("127.0.0.1", 5004), metavar="HOST:PORT")
     serve.add_argument("--advertise", help="gateway address devices should use (when listening on 0.0.0.0)")
