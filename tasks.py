@@ -46,7 +46,7 @@ def media(c):
 @task(help={"only": "run one benchmark: gateway, device, fleet, flash, conversation"})
 def bench(c, only=""):
     """Run the benchmarks; results are written to bench/results/."""
-    names = [only] if only else ["device", "gateway", "fleet", "flash", "conversation"]
+    names = [only] if only else ["device", "gateway", "fleet", "flash", "conversation", "capacity"]
     for name in names:
         c.run(f"{BIN / 'python'} -m bench.{name}", pty=False)
 
