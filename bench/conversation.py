@@ -11,7 +11,9 @@ pipeline run in this one, on 127.0.0.1, with the embedded default stack
    sample of the answer played by its speaker (the speaker timeline), with the
    share of each stage: end-of-turn detection, recognition, agent, first TTS
    audio, first downlink packet, network + board playout.
-2. Barge-in: a long answer ("what can you do", ~7 s) is interrupted 1.5 s in
+2. The same over a flaky network: a relay on the path loses FLAKY_LOSS_PCT of
+   the packets each way and delays each by FLAKY_DELAY_MS + 0..FLAKY_JITTER_MS.
+3. Barge-in: a long answer ("what can you do", ~7 s) is interrupted 1.5 s in
    by a new question. Measured from the first voiced sample of the new
    question to the board's speaker going silent.
 
@@ -27,6 +29,7 @@ from pathlib import Path
 from bench._cpuload import wait_for_quiet
 from bench._report import machine, markdown_table, percentile, source_state, write_results
 from host import talk, talk_script
+from host.netem import LinkConditions
 from host.pipeline.config import from_dict
 from host.talk_script import Utterance
 
@@ -36,6 +39,10 @@ STAGES = (("end of turn detected", "end_of_turn_s"), ("recognition final", "tran
           ("agent reply", "reply_s"), ("first TTS audio", "first_audio_s"),
           ("first downlink packet", "first_packet_s"))
 TARGET_VOICE_TO_VOICE_P50_MS = 400
+# A flaky Wi-Fi: this share lost each way, FLAKY_DELAY_MS + 0..FLAKY_JITTER_MS late (host/netem.py).
+FLAKY_LOSS_PCT = 5.0
+FLAKY_DELAY_MS = 20.0
+FLAKY_JITTER_MS = 40.0
 TARGET_BARGE_IN_P50_MS = 200
 
 
@@ -58,9 +65,10 @@ def stage_increments(turn):
     return increments
 
 
-async def voice_to_voice(work_dir, turns, config, voice_gate=True):
+async def voice_to_voice(work_dir, turns, config, voice_gate=True, network=None):
     utterances = [Utterance(text=QUESTIONS[i % len(QUESTIONS)]) for i in range(turns)]
-    result = await talk.run_talk(utterances, work_dir, config=config, voice_gate=voice_gate)
+    result = await talk.run_talk(utterances, work_dir, config=config, voice_gate=voice_gate,
+                                 network=network)
     answered = [turn for turn in result.turns if turn.record and turn.first_played_s]
     stages = [stage_increments(turn) for turn in answered]
     stages = [s for s in stages if s]
@@ -73,7 +81,13 @@ async def voice_to_voice(work_dir, turns, config, voice_gate=True):
     return {"turns": turns, "answered": len(answered), "transcripts_exact": right,
             "voice_to_voice_ms": _summary([turn.voice_to_voice_ms for turn in answered]),
             "stages": shares,
-            "each_ms": [round(turn.voice_to_voice_ms, 1) for turn in answered]}
+            "each_ms": [round(turn.voice_to_voice_ms, 1) for turn in answered],
+            "uplink": _media_counters(result.gateway["total"]),
+            "downlink": _media_counters(result.device["downlink"])}
+
+
+def _media_counters(counters):
+    return {name: counters.get(name, 0) for name in ("lost", "late", "concealed", "fec_recovered")}
 
 
 async def barge_in(work_dir, trials):
@@ -99,7 +113,7 @@ async def barge_in(work_dir, trials):
 
 
 def render(data):
-    v2v, barge = data["voice_to_voice"], data["barge_in"]
+    v2v, barge, flaky = data["voice_to_voice"], data["barge_in"], data["flaky"]
     lines = ["# Conversation latency (embedded default stack, loopback)", "",
              "`python -m bench.conversation`: the virtual board (device runtime on CPython, Opus) "
              "talks to the gateway and the Pipecat pipeline on 127.0.0.1 (see the module docstring).",
@@ -112,6 +126,17 @@ def render(data):
              markdown_table(["stage", "p50 ms", "share of the total"],
                             [[label, stage["p50_ms"], "%.0f %%" % (100 * stage["share"])]
                              for label, stage in v2v["stages"].items()]), "",
+             "## Voice to voice over a flaky network", "",
+             "The same questions through a relay that loses %g %% of packets each way and delays "
+             "each by %g ms + 0..%g ms (host/netem.py): %d turns, %d answered, %d transcripts exact."
+             % (FLAKY_LOSS_PCT, FLAKY_DELAY_MS, FLAKY_JITTER_MS, flaky["turns"], flaky["answered"],
+                flaky["transcripts_exact"]), "",
+             markdown_table(["p50 ms", "p95 ms", "min ms", "max ms"],
+                            [[flaky["voice_to_voice_ms"][k] for k in ("p50", "p95", "min", "max")]]), "",
+             markdown_table(["direction", "lost", "rebuilt from FEC", "concealed", "late"],
+                            [[name, flaky[name]["lost"], flaky[name]["fec_recovered"],
+                              flaky[name]["concealed"], flaky[name]["late"]]
+                             for name in ("uplink", "downlink")]), "",
              "## Barge-in: start of the user's speech to the board's speaker silent", "",
              "%d trials: %d answers interrupted, %d new requests answered."
              % (barge["trials"], barge["answers_interrupted"], barge["new_requests_answered"]), "",
@@ -135,9 +160,12 @@ def main(argv=None):
     waited = wait_for_quiet()
     with tempfile.TemporaryDirectory(prefix="pipit-bench-talk-") as folder:
         v2v = asyncio.run(voice_to_voice(Path(folder) / "v2v", args.turns, config))
+        flaky_way = LinkConditions(FLAKY_LOSS_PCT, FLAKY_DELAY_MS, FLAKY_JITTER_MS)
+        flaky = asyncio.run(voice_to_voice(Path(folder) / "flaky", args.turns, config,
+                                           network=(flaky_way, flaky_way)))
         barge = asyncio.run(barge_in(Path(folder) / "barge", args.barge_ins))
     data = {"machine": machine(), "source": source_state(), "waited_for_quiet": waited,
-            "stop_ms": config.vad.stop_ms, "voice_to_voice": v2v, "barge_in": barge}
+            "stop_ms": config.vad.stop_ms, "voice_to_voice": v2v, "flaky": flaky, "barge_in": barge}
     markdown = render(data)
     write_results("conversation", data, markdown)
     print(markdown)

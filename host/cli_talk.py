@@ -13,6 +13,15 @@ def _utterance(text):
     return Utterance(text=text)
 
 
+def _network(args):
+    """(uplink, downlink) LinkConditions from the flags, or None for a straight path."""
+    from host.netem import LinkConditions
+    if not (args.loss_pct or args.delay_ms or args.jitter_ms):
+        return None
+    conditions = LinkConditions(args.loss_pct, args.delay_ms, args.jitter_ms)
+    return conditions, conditions
+
+
 def cmd_talk(args):
     from host import talk
     from host.pipeline.config import ConfigError, load
@@ -31,13 +40,15 @@ def cmd_talk(args):
     if not args.verbose:
         talk.quiet_pipecat_logs()
     work_dir = args.work_dir or tempfile.mkdtemp(prefix="pipit-talk-")
-    print("pipit talk: board on %s, %s, %d utterance(s); files in %s"
-          % (args.runtime, args.mode.replace("_", "-"), len(utterances), work_dir))
     try:
+        network = _network(args)
+        print("pipit talk: board on %s, %s, %d utterance(s)%s; files in %s"
+              % (args.runtime, args.mode.replace("_", "-"), len(utterances),
+                 "" if network is None else ", each way %r" % (network[0],), work_dir))
         result = asyncio.run(talk.run_talk(utterances, work_dir, runtime=args.runtime,
                                            mode=args.mode, config=config,
                                            half_duplex=args.half_duplex,
-                                           voice_gate=not args.no_voice_gate))
+                                           voice_gate=not args.no_voice_gate, network=network))
     except ValueError as error:
         raise SystemExit("pipit talk: %s" % error)
     for line in talk.report_lines(result):
@@ -64,6 +75,11 @@ def add_talk(verbs):
                       help="mute the board's microphone while it speaks (no echo canceller)")
     talk.add_argument("--no-voice-gate", action="store_true",
                       help="always listening: the board sends every frame, not only what its voice gate opens for")
+    talk.add_argument("--loss-pct", type=float, default=0.0,
+                      help="a flaky network: lose this share of packets each way (host/netem.py)")
+    talk.add_argument("--delay-ms", type=float, default=0.0, help="a flaky network: delay each way")
+    talk.add_argument("--jitter-ms", type=float, default=0.0,
+                      help="a flaky network: up to this much more delay, packet by packet (reorders)")
     talk.add_argument("--config", help="pipit.toml (default: the embedded stack, docs/pipit.toml)")
     talk.add_argument("--work-dir", help="where to keep the WAV files (default: a temp dir)")
     talk.add_argument("--verbose", action="store_true", help="keep Pipecat's debug log")

@@ -9,6 +9,7 @@ the gateway's turn records and the board's speaker timeline are joined turn
 by turn (host/talk_report.py).
 """
 import asyncio
+import copy
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from device.hal.virtual import read_timeline
 from host import talk_report, talk_script
 from host.gateway.server import Gateway
 from host.loopback import DEFAULT_CODEC, run_device_module
+from host.netem import Relay
 from host.pipeline.config import Config
 from host.sessions import new_session
 
@@ -63,28 +65,25 @@ def _board_argv(session_path, placed, speaker, mode, half_duplex, idle_stop_ms, 
     return argv
 
 
-async def run_talk(utterances, work_dir, runtime="cpython", mode="always_listening", config=None,
-                   half_duplex=False, idle_stop_ms=2500, services=None, on_turn=None,
-                   stall_timeout_ms=15000, during=None, voice_gate=True):
-    """Run the conversation; return a TalkResult.
-
-    services: session -> {name: Pipecat service} overrides (host/pipeline/conversation.py);
-    during: an async function (gateway, session, conversation) run beside the board, for
-    what happens to the gateway meanwhile (a test removes the session).
-    """
-    results = await run_talks([utterances], work_dir, runtime, mode, config, half_duplex,
-                              idle_stop_ms, services, on_turn, stall_timeout_ms, during, voice_gate)
-    return results[0]
+async def run_talk(utterances, work_dir, **options):
+    """One board's conversation (options as run_talks); return its TalkResult."""
+    return (await run_talks([utterances], work_dir, **options))[0]
 
 
 async def run_talks(boards, work_dir, runtime="cpython", mode="always_listening", config=None,
                     half_duplex=False, idle_stop_ms=2500, services=None, on_turn=None,
-                    stall_timeout_ms=15000, during=None, voice_gate=True, board_cpus=None):
+                    stall_timeout_ms=15000, during=None, voice_gate=True, board_cpus=None,
+                    network=None):
     """Several boards at once, each with its own session and conversation on one gateway.
 
     boards: one list of Utterances per board. Returns one TalkResult per board.
+    services: session -> {name: Pipecat service} overrides (host/pipeline/conversation.py);
+    during: an async function (gateway, session, conversation) run beside each board, for
+    what happens to the gateway meanwhile (a test removes the session).
     board_cpus: CPU numbers the board processes are pinned to (bench/capacity.py
     keeps them off the gateway's core); None leaves them where this process runs.
+    network: (uplink, downlink) host.netem.LinkConditions: each board talks through
+    its own relay (seeded by its index) instead of straight to the gateway.
     """
     from host.pipeline.conversation import Conversations, gateway_settings
     if mode not in MODES:
@@ -95,15 +94,20 @@ async def run_talks(boards, work_dir, runtime="cpython", mode="always_listening"
                                   record_directory=str(work_dir))
     gateway = Gateway(gateway_settings(config, "127.0.0.1", 0), conversations.sink_factory)
     host, port = await gateway.start()
-    plans = []
+    plans, relays = [], []
     try:
         for index, utterances in enumerate(boards):
             folder = work_dir if len(boards) == 1 else work_dir / ("board-%d" % (index + 1))
             placed = talk_script.prepare(utterances, folder)
             session = new_session(host, port, DEFAULT_CODEC[runtime])
-            session_path = folder / "session.json"
-            media_session.save(session, session_path)
             gateway.add_session(session)
+            session_path = folder / "session.json"
+            if network is not None:
+                relays.append(Relay((host, port), network[0], network[1], seed=index))
+                relay_host, relay_port = await relays[-1].start()
+                session = copy.copy(session)
+                session.gateway_host, session.gateway_port = relay_host, relay_port
+            media_session.save(session, session_path)
             plans.append((placed, session, session_path, folder / ("board-speaker-%s.wav" % runtime)))
         for _, session, _, _ in plans:
             await conversations.conversations[session.uplink_ssrc].wait_ready()
@@ -122,6 +126,8 @@ async def run_talks(boards, work_dir, runtime="cpython", mode="always_listening"
         timelines = conversations.timelines()
         records = [timelines.get(session.uplink_ssrc, []) for _, session, _, _ in plans]
     finally:
+        for relay in relays:
+            relay.close()
         gateway_stats = await gateway.stop()
         await conversations.stop()
     return [_join(placed, board_records, device, gateway_stats, speaker)

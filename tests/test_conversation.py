@@ -14,6 +14,7 @@ import pytest
 
 from device.hal.virtual import read_timeline
 from host import talk
+from host.netem import LinkConditions
 from host.pipeline import grammar
 from host.pipeline.asr import Recognizer
 from host.pipeline.config import from_dict
@@ -94,6 +95,21 @@ def test_spoken_questions_are_answered_and_the_board_plays_the_answer(tmp_path):
         assert answers == [normalise(text) for text in replies], (voice, answers, [len(p) // 32 for p in played])
         for text, (_, words) in zip(answers, QUESTIONS.values()):
             assert all(word in text.split() for word in words), (voice, text, words)
+
+
+def test_questions_are_answered_over_a_flaky_network(tmp_path):
+    # 5 % of packets lost each way and 20..60 ms of delay: the gateway conceals or
+    # rebuilds (Opus FEC) what the uplink lost, the board does the same for the answer.
+    flaky = LinkConditions(loss_pct=5, delay_ms=20, jitter_ms=40)
+    utterances = [Utterance(text=text) for text in QUESTIONS]
+    result = asyncio.run(talk.run_talk(utterances, tmp_path, network=(flaky, flaky)))
+    assert result.final_state == "idle"
+    assert [turn.record and turn.record["intent"] for turn in result.turns] == [
+        intent for intent, _ in QUESTIONS.values()]
+    assert all(turn.first_played_s is not None for turn in result.turns)
+    uplink, downlink = result.gateway["total"], result.device["downlink"]
+    assert uplink["lost"] > 0 and uplink["concealed"] + uplink["fec_recovered"] > 0
+    assert downlink["lost"] > 0 and downlink["fec_recovered"] > 0
 
 
 def test_barge_in_silences_the_board_and_the_new_request_is_answered(tmp_path):

@@ -1,9 +1,8 @@
 """What the downlink tests share: a relay on the path, a device in this process.
 
-Relay is a test relay between the device and the gateway (two real UDP
+Relay is host/netem.py's, between the device and the gateway (two real UDP
 sockets on 127.0.0.1): it forwards both ways and, on the downlink, drops,
-swaps or delays chosen RTP packets and logs when each arrived. It reads only
-the clear RTP header (SRTP leaves it clear); it never decrypts.
+swaps or delays chosen RTP packets and logs when each arrived.
 
 InProcessDevice is the real device runtime (device/uplink.py with a silent
 virtual microphone, device/downlink.py with a virtual speaker writing a WAV and
@@ -61,82 +60,6 @@ def dominant_hz(samples, rate_hz=16000):
     values = samples.astype(np.float64)
     spectrum = np.abs(np.fft.rfft(values * np.hanning(len(values))))
     return float(np.argmax(spectrum)) * rate_hz / len(values)
-
-
-class _Side(asyncio.DatagramProtocol):
-    def __init__(self, on_datagram):
-        self.on_datagram = on_datagram
-        self.transport = None
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def datagram_received(self, data, addr):
-        self.on_datagram(data, addr)
-
-
-class Relay:
-    """Forwards device <-> gateway; drops, swaps and delays downlink RTP by index."""
-
-    def __init__(self, gateway_address, drop=(), swap=(), delay_s=0.0):
-        self.gateway_address = tuple(gateway_address)
-        self.drop = set(drop)
-        self.swap = set(swap)  # packet i is held until packet i + 1 has been forwarded
-        self.delay_s = delay_s
-        self.arrivals = []  # (monotonic s, seq, timestamp, marker) of every downlink RTP packet
-        self._device = None
-        self._held = None
-        self._index = 0
-        self._front = self._back = None
-
-    async def start(self):
-        """Bind both sockets; return the address the device should send to."""
-        loop = asyncio.get_running_loop()
-        _, self._front = await loop.create_datagram_endpoint(
-            lambda: _Side(self._from_device), local_addr=("127.0.0.1", 0))
-        _, self._back = await loop.create_datagram_endpoint(
-            lambda: _Side(self._from_gateway), remote_addr=self.gateway_address)
-        return self._front.transport.get_extra_info("sockname")[:2]
-
-    def _from_device(self, data, addr):
-        self._device = addr
-        self._back.transport.sendto(data)
-
-    def _from_gateway(self, data, addr):
-        if self._device is None:
-            return
-        if 192 <= data[1] <= 223:  # RTCP (RFC 5761): passed on, not numbered
-            self._deliver(data)
-            return
-        seq, timestamp = struct.unpack_from("!HI", data, 2)
-        index = self._index
-        self._index += 1
-        self.arrivals.append((time.monotonic(), seq, timestamp, bool(data[1] & 0x80)))
-        if index in self.drop:
-            return
-        if index in self.swap:
-            self._held = data
-            return
-        self._deliver(data)
-        if self._held is not None:
-            held, self._held = self._held, None
-            self._deliver(held)
-
-    def _deliver(self, data):
-        if self.delay_s:
-            asyncio.get_running_loop().call_later(self.delay_s, self._send_to_device, data)
-        else:
-            self._send_to_device(data)
-
-    def _send_to_device(self, data):
-        if self._front is not None:
-            self._front.transport.sendto(data, self._device)
-
-    def close(self):
-        for side in (self._front, self._back):
-            if side is not None and side.transport is not None:
-                side.transport.close()
-        self._front = self._back = None
 
 
 class InProcessDevice:

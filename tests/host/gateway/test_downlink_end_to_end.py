@@ -17,10 +17,11 @@ from device import session as media_session
 from device.hal import clock
 from device.hal.virtual import read_timeline
 from host.gateway.server import Gateway, GatewaySettings
+from host.netem import LinkConditions, Relay
 from host.runtimes import REPO_ROOT, device_command, device_env
 from host.sessions import new_session
 from tests.host.gateway.downlink_harness import (
-    InProcessDevice, Relay, dominant_hz, numbered_frames_pcm, read_wav_samples, tone_pcm,
+    InProcessDevice, dominant_hz, numbered_frames_pcm, read_wav_samples, tone_pcm,
     wait_for_address, wait_until)
 from tests.host.gateway.harness import run
 
@@ -196,7 +197,7 @@ async def _barge_in(tmp_path):
     gateway, address = await started_gateway()
     # 40 ms of network delay, so that packets sent before the flush are still
     # on their way when the device aborts.
-    relay = Relay(address, delay_s=0.040)
+    relay = Relay(address, downlink=LinkConditions(delay_ms=40))
     try:
         session = new_session(*address, codec_name="opus")
         gateway.add_session(session)
