@@ -168,6 +168,12 @@ class PipitAgent(FrameProcessor):
         await self.push_frame(AnswerEndFrame(record=record))
 
     async def _ask_llm(self, record, text):
+        messages = self._context.get_messages()
+        if messages and messages[-1].get("role") == "user":
+            # The last question got no answer (the LLM failed, or the user cut in
+            # before its first word): drop it, so the roles keep alternating as
+            # many chat templates (llama.cpp, vLLM) require.
+            self._context.set_messages(messages[:-1])
         self._context.add_message({"role": "user", "content": text})
         self._timeline.answers.append(record)
         self.answering = record

@@ -108,5 +108,35 @@ def test_a_failing_llm_tells_the_device_nothing_and_the_next_turn_is_answered(sp
                 record = await talk.wait_turn(2)
                 assert record.outcome == "answered" and record.reply_text == PARIS
                 await talk.wait_event("done", 2)
+                # The unanswered first question left the context: roles still alternate
+                # (llama.cpp and vLLM chat templates refuse two user messages in a row).
+                last = double.requests[-1][1]["messages"]
+                assert [m["role"] for m in last] == ["system", "user"]
+
+    run(scenario())
+
+
+def test_an_interrupted_llm_reply_stays_in_the_context_as_far_as_it_went(spoken):
+    question = spoken("what time is it")
+    slow = "It is late in the afternoon. The sun will set in about an hour. Enjoy the evening light."
+
+    async def scenario():
+        async with llm_double(Reply(PARIS)) as double:
+            double.script.append(Reply(slow, chunk_delay_s=0.15))
+            async with talking(_config(double.base_url, local_intents=False)) as talk:
+                await talk.board.speak(question)
+                await talk.board.silence(600)
+                await wait_until(lambda: ("answering", 1) in talk.board.turn_events(), "the answer")
+                await talk.board.speak(question)  # the user cuts in while the LLM still streams
+                await talk.board.silence(600)
+                interrupted = await talk.wait_turn(1)
+                answered = await talk.wait_turn(2)
+                assert interrupted.outcome == "interrupted"
+                assert (answered.outcome, answered.reply_text) == ("answered", PARIS)
+            messages = double.requests[-1][1]["messages"]
+            assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+            partial = messages[2]["content"]
+            assert partial and slow.startswith(partial) and partial != slow
+            assert interrupted.reply_text == partial
 
     run(scenario())
