@@ -17,7 +17,11 @@ and the gateway core's busy share while the boards talk. A gateway "carries"
 K when every turn is answered with the right intent and voice to voice stays
 under TARGET_P50_MS at p50 and TARGET_P95_MS at p95.
 
-    python -m bench.capacity [--sessions 1 2 4 6 8] [--questions 6]
+With --asr-workers N, pocketsphinx runs in N worker processes ([asr]
+workers) pinned to the boards' CPUs, and the results go to
+capacity-asr-workers.json/.md.
+
+    python -m bench.capacity [--sessions 1 2 4 6 8] [--questions 6] [--asr-workers N]
 
 Results: bench/results/capacity.json and capacity.md.
 """
@@ -31,6 +35,8 @@ from pathlib import Path
 from bench._cpuload import busy_fraction, cpu_times, wait_for_quiet
 from bench._report import machine, markdown_table, percentile, source_state, write_results
 from host import talk, talk_script
+from host.pipeline.asr_workers import AsrWorkers
+from host.pipeline.config import from_dict
 from host.pipeline.intents import Matcher
 from host.talk_script import Utterance
 
@@ -87,14 +93,14 @@ def board_scripts(plan, boards, questions_per_board):
     return scripts
 
 
-async def one_step(plan, boards, questions_per_board, work_dir, board_cpus):
+async def one_step(plan, boards, questions_per_board, work_dir, board_cpus, config=None):
     """Run K boards at once; return the step's figures."""
     sampler = CpuSampler()
     sampler.start()
     children_before = os.times()
     try:
         results = await talk.run_talks(board_scripts(plan, boards, questions_per_board), work_dir,
-                                       board_cpus=board_cpus)
+                                       board_cpus=board_cpus, config=config)
     finally:
         sampler.stop()
     children_after = os.times()
@@ -131,6 +137,9 @@ def render(data):
     carried = [s["boards"] for s in data["steps"] if s["carried"]]
     return "\n".join([
         "# Conversations per gateway core (embedded default stack, loopback)", "",
+        "Recognition: %s." % ("in the gateway's process" if not data["asr_workers"] else
+                              "%d pocketsphinx worker process(es) on CPU %s" % (
+                                  data["asr_workers"], ",".join(map(str, data["board_cpus"])))), "",
         "`python -m bench.capacity`: K virtual boards talk at once, each asking a question every "
         "%.1f s (a worst case: every user talking all the time); the gateway and all pipelines on "
         "CPU %d, the boards on the other CPUs (see the module docstring)." % (CYCLE_MS / 1000, GATEWAY_CPU),
@@ -147,6 +156,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 2, 4, 6, 8])
     parser.add_argument("--questions", type=int, default=6, help="questions per board")
+    parser.add_argument("--asr-workers", type=int, default=0,
+                        help="pocketsphinx in N worker processes on the boards' CPUs ([asr] workers)")
     args = parser.parse_args(argv)
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2 or GATEWAY_CPU not in cpus:
@@ -155,20 +166,25 @@ def main(argv=None):
     os.sched_setaffinity(0, {GATEWAY_CPU})
     board_cpus = [cpu for cpu in cpus if cpu != GATEWAY_CPU]
     talk.quiet_pipecat_logs()
+    config = None
+    if args.asr_workers:
+        # Made here, before any conversation, so they run on the boards' CPUs, not the gateway's.
+        AsrWorkers.shared(args.asr_workers, cpus=board_cpus)
+        config = from_dict({"asr": {"workers": args.asr_workers}})
     steps = []
     with tempfile.TemporaryDirectory(prefix="pipit-bench-capacity-") as folder:
         plan = talk_script.prepare([Utterance(text=text) for text in QUESTIONS], Path(folder) / "plan")
         for boards in args.sessions:
             wait_for_quiet()
             step = asyncio.run(one_step(plan, boards, args.questions, Path(folder) / ("k%d" % boards),
-                                        board_cpus))
+                                        board_cpus, config))
             print(step, flush=True)
             steps.append(step)
     data = {"machine": machine(), "source": source_state(), "gateway_cpu": GATEWAY_CPU,
             "board_cpus": board_cpus, "cycle_ms": CYCLE_MS, "questions_per_board": args.questions,
-            "steps": steps}
+            "asr_workers": args.asr_workers, "steps": steps}
     markdown = render(data)
-    write_results("capacity", data, markdown)
+    write_results("capacity" if not args.asr_workers else "capacity-asr-workers", data, markdown)
     print(markdown)
 
 

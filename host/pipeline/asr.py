@@ -185,6 +185,8 @@ class Recognizer:
 
     def feed(self, pcm):
         """Decode a chunk of the current utterance (starts one if needed)."""
+        if not pcm:
+            return  # pocketsphinx's process_raw fails on an empty buffer
         if not self._started:
             self._decoder.start_utt()
             self._started = True

@@ -36,6 +36,7 @@ class AsrConfig:
     """[asr]: speech to text; base_url/model/api_key_env only for engine "openai"."""
     engine: str = "pocketsphinx"
     final_timeout_ms: int = 2000
+    workers: int = 0                  # pocketsphinx in N worker processes (host/pipeline/asr_workers.py)
     base_url: str = ""
     model: str = ""
     api_key_env: str = ""
@@ -166,6 +167,9 @@ def _problems(config):
     yield from _between("vad.webrtc_mode", vad.webrtc_mode, 0, 3)
     yield from _choice("asr.engine", asr.engine, ASR_ENGINES)
     yield from _between("asr.final_timeout_ms", asr.final_timeout_ms, 100, 60000)
+    yield from _between("asr.workers", asr.workers, 0, 64)
+    if asr.workers and asr.engine != "pocketsphinx":
+        yield "asr.workers", "only used with engine \"pocketsphinx\""
     yield from _service("asr", asr)
     yield from _choice("tts.engine", tts.engine, TTS_ENGINES)
     yield from _between("tts.words_per_minute", tts.words_per_minute, 80, 450)

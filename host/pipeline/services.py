@@ -37,6 +37,9 @@ def make_stt(asr, recognizer_factory=None):
                                 base_url=asr.base_url,
                                 settings=OpenAISTTService.Settings(model=asr.model))
     from host.pipeline.stt import PocketsphinxSTTService
+    if recognizer_factory is None and asr.workers:
+        from host.pipeline.asr_workers import AsrWorkers
+        recognizer_factory = AsrWorkers.shared(asr.workers).recognizer
     if recognizer_factory is None:
         return PocketsphinxSTTService()
     return PocketsphinxSTTService(recognizer_factory=recognizer_factory)

@@ -68,11 +68,18 @@ class PocketsphinxSTTService(STTService):
         return self._recognizer
 
     async def cleanup(self):
-        """Let the worker thread go."""
+        """Let the worker thread go (and a recogniser that lives in a worker process)."""
         await super().cleanup()
         if self._making is not None:
             self._making.cancel()
+        self._close(self._recognizer)
         self._executor.shutdown(wait=False)
+
+    @staticmethod
+    def _close(recognizer):
+        close = getattr(recognizer, "close", None)  # RemoteRecognizer (host/pipeline/asr_workers.py)
+        if close is not None:
+            close()
 
     async def _run(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
@@ -124,6 +131,7 @@ class PocketsphinxSTTService(STTService):
                 self._failed = error
         if transcript is None:
             await self.push_error("pocketsphinx failed: %s" % (self._failed,), exception=self._failed)
+            self._close(self._recognizer)
             self._recognizer = await self._fresh_recognizer()
             transcript = Transcript("", "error", (), "", 0, 0.0)
         stamp = datetime.datetime.now(datetime.timezone.utc).isoformat()

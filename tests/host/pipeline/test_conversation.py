@@ -7,11 +7,13 @@ Questions are espeak-ng voices made at test time (conftest.spoken).
 Run with -s to see the per-turn latencies.
 """
 import asyncio
+import os
 import time
 
 from device import rtcp_app
 from host.gateway.server import Gateway
 from host.pipeline.agent import RING_TEXT
+from host.pipeline.asr_workers import AsrWorkers
 from host.pipeline.config import Config, from_dict
 from host.pipeline.conversation import Conversations, gateway_settings
 from host.pipeline.tts import EspeakTts
@@ -252,3 +254,23 @@ def test_waiting_for_a_pipeline_that_ends_before_it_is_ready_says_so():
             await conversations.stop()
 
     assert "the pipeline stopped while starting" in asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_recognition_in_a_worker_process_answers_the_same(spoken):
+    # [asr] workers = 1: the session's recogniser lives in a worker process
+    # (host/pipeline/asr_workers.py), off the gateway's GIL.
+    question = spoken("set the volume to forty percent")
+
+    async def scenario():
+        async with talking(from_dict({"asr": {"workers": 1}})) as talk:
+            await talk.board.speak(question)
+            await talk.board.silence(600)
+            record = await talk.wait_turn(1)
+            await talk.wait_event("done", 1)
+            return record
+
+    record = asyncio.run(asyncio.wait_for(scenario(), TIMEOUT_S))
+    assert (record.transcript, record.transcript_source) == ("set the volume to forty percent", "grammar")
+    assert (record.intent, record.outcome) == ("volume_set", "answered")
+    workers = AsrWorkers.shared(1)
+    assert workers.made >= 1 and all(pid != os.getpid() for pid in workers.pids)
