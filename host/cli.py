@@ -6,7 +6,6 @@ import signal
 import sys
 from pathlib import Path
 
-from device import codec
 from device import session as media_session
 from host.cli_talk import add_talk
 
