@@ -31,11 +31,14 @@ class ToneMic:
 
 
 class CountingSink:
-    def __init__(self):
+    def __init__(self, written=None):
         self.bytes = 0
+        self.written = written  # an asyncio.Event set on every write
 
     def write(self, pcm):
         self.bytes += len(pcm)
+        if self.written is not None:
+            self.written.set()
 
     def close(self):
         pass
@@ -44,8 +47,10 @@ class CountingSink:
 async def _switch_mid_stream(codec_name):
     sinks = {}
 
+    written = asyncio.Event()
+
     def sink_for(session):
-        sinks[session.uplink_ssrc] = CountingSink()
+        sinks[session.uplink_ssrc] = CountingSink(written)
         return sinks[session.uplink_ssrc]
 
     gateway = Gateway(GatewaySettings(host="127.0.0.1", port=0), sink_factory=sink_for)
@@ -59,9 +64,7 @@ async def _switch_mid_stream(codec_name):
     mic = ToneMic(100, hook_at=40, hook=lambda: holder["uplink"].replace_session(second))
     uplink = holder["uplink"] = Uplink(first, mic, endpoint)
     stats = await uplink.run()
-    deadline = asyncio.get_running_loop().time() + 5
-    while gateway.counters.received < 100 and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.01)
+    await _until_received(gateway, written, 100)
     final = await gateway.stop()
     endpoint.close()
     return stats, final, first, second
@@ -79,9 +82,23 @@ def test_replace_session_switches_ssrc_and_keys_without_stopping():
     assert one["lost"] == two["lost"] == 0
 
 
+async def _until_received(gateway, written, count, timeout_s=5.0):
+    """Wait, on the sinks' writes, until the gateway has taken in count packets."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while gateway.counters.received < count:
+        written.clear()
+        remaining_s = deadline - asyncio.get_running_loop().time()
+        if remaining_s <= 0:
+            return
+        try:
+            await asyncio.wait_for(written.wait(), remaining_s)
+        except asyncio.TimeoutError:
+            return
+
+
 class RecordingSink(CountingSink):
-    def __init__(self):
-        CountingSink.__init__(self)
+    def __init__(self, written=None):
+        CountingSink.__init__(self, written)
         self.pcm = bytearray()
 
     def write(self, pcm):
@@ -93,7 +110,8 @@ async def _gated(wav_path):
     from device.hal.virtual import VirtualMic
     from device.uplink import Uplink
     from device.voice_gate import VoiceGate
-    sink = RecordingSink()
+    written = asyncio.Event()
+    sink = RecordingSink(written)
     gateway = Gateway(GatewaySettings(host="127.0.0.1", port=0), sink_factory=lambda session: sink)
     host, port = await gateway.start()
     session = new_session(host, port, "l16")
@@ -102,10 +120,7 @@ async def _gated(wav_path):
     uplink = Uplink(session, VirtualMic(str(wav_path)), endpoint)
     uplink.gate = VoiceGate(session.frame_ms)
     stats = await uplink.run()
-    deadline = asyncio.get_running_loop().time() + 5
-    while (gateway.counters.received < stats.packets_sent
-           and asyncio.get_running_loop().time() < deadline):
-        await asyncio.sleep(0.01)
+    await _until_received(gateway, written, stats.packets_sent)
     await gateway.stop()
     endpoint.close()
     return stats, sink.pcm

@@ -16,7 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -30,7 +30,7 @@ from tests.host.fleet.conftest import free_tcp_port
 FLEET_USER = "pipit-fleet"
 DEVICE_PUBLISH = ("status", "hello", "config/ack", "session/request", "command/ack", "telemetry")
 DEVICE_RECEIVE = ("config", "session/grant", "command")
-START_TIMEOUT_S = 20.0
+START_TIMEOUT_S = 20.0  # for amqtt to log its listener bound
 
 
 def _yaml_list(items, indent):
@@ -90,25 +90,30 @@ class OtherBroker:
         self._process = None
 
     def start(self):
-        """Start the broker and wait until it completes a TLS handshake."""
+        """Start the broker; return once it logs its listener bound and completes a TLS handshake."""
         amqtt = Path(sys.executable).with_name("amqtt")
-        with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen([str(amqtt), "-c", str(self._config)], stdout=log,
-                                             stderr=subprocess.STDOUT, start_new_session=True)
+        self._process = subprocess.Popen([str(amqtt), "-c", str(self._config)], stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        listening = threading.Event()
+        threading.Thread(target=self._copy_log, args=(listening,), daemon=True).start()
+        if not listening.wait(START_TIMEOUT_S) or self._process.poll() is not None:
+            raise RuntimeError("amqtt did not start listening within %.0f s:\n%s"
+                               % (START_TIMEOUT_S, self.log_tail()))
         context = ssl.create_default_context(cafile=str(self.tls.ca_cert))
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if self._process.poll() is not None:
-                raise RuntimeError("amqtt exited %d:\n%s" % (self._process.returncode, self.log_tail()))
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as raw:
-                    with context.wrap_socket(raw, server_hostname=SERVER_HOSTNAME):
-                        return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("amqtt did not listen within %.0f s:\n%s"
-                                       % (START_TIMEOUT_S, self.log_tail()))
-                time.sleep(0.05)  # polling for the listener, bounded by the deadline
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5.0) as raw:
+            with context.wrap_socket(raw, server_hostname=SERVER_HOSTNAME):
+                return self
+
+    def _copy_log(self, listening):
+        """The broker's output into its log; listening is set at its "bind to" line (or its end)."""
+        bound = ("bind to 127.0.0.1:%d" % self.port).encode()
+        with open(self.log_path, "ab") as log:
+            for line in self._process.stdout:
+                log.write(line)
+                log.flush()
+                if bound in line:
+                    listening.set()
+        listening.set()  # the broker exited: start() sees it
 
     def log_tail(self, lines=40):
         """The end of the broker's log."""
